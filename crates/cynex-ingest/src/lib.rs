@@ -1,0 +1,28 @@
+//! Input decoders: each input format turns bytes from files, tails or the bus into Arrow record
+//! batches of one lake table, and everything it cannot parse into quarantine records with their
+//! place and reason.
+//!
+//! This crate reads and decodes. It must not write the lake (that is `cynex-lake`) nor draw
+//! conclusions across records (that is analysis): fingerprint bits here are per-packet facts.
+
+pub mod input;
+pub mod pcap;
+pub mod quarantine;
+
+pub use quarantine::{QuarantineColumns, QuarantineRecord};
+
+/// Errors that stop reading one input. Problems inside an input (a bad record) are not errors:
+/// they become quarantine records and reading goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a capture file: {reason}")]
+    NotACapture { path: String, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

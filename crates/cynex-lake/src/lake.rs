@@ -1,0 +1,261 @@
+//! Opening a lake, recovering from a crash, and the commit step itself.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cynex_model::Table;
+
+use crate::commit::{commit_file_name, read_commits_after, Commit, FileEntry, Snapshot, SourceProgress, COMMITS_DIR};
+use crate::{io_err, Error, Result};
+
+pub(crate) const STAGING_DIR: &str = "_staging";
+const LOCK_FILE: &str = "_lock";
+
+/// A lake rooted at a directory. Cheap to clone; all clones share one snapshot.
+#[derive(Clone)]
+pub struct Lake {
+    pub(crate) root: PathBuf,
+    pub(crate) snapshot: Arc<Mutex<Snapshot>>,
+}
+
+/// Sensor names become path components: keep them to `[A-Za-z0-9._-]`, 1 to 64 characters, not
+/// starting with a dot.
+pub fn valid_sensor_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(format!("fsync {}", dir.display())))
+}
+
+/// An exclusive or shared hold on the lake's lock file, released on drop.
+pub(crate) struct LockGuard(File);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl Lake {
+    /// Open (creating if needed) the lake at `root`, roll forward or clean up after any crashed
+    /// writer, and load the snapshot.
+    pub fn open(root: impl AsRef<Path>) -> Result<Lake> {
+        let root = root.as_ref().to_path_buf();
+        for d in [COMMITS_DIR, STAGING_DIR] {
+            fs::create_dir_all(root.join(d)).map_err(io_err(format!("creating {}", root.join(d).display())))?;
+        }
+        for t in Table::ALL {
+            fs::create_dir_all(root.join(t.name())).map_err(io_err(format!("creating table dir in {}", root.display())))?;
+        }
+        let lake = Lake { root, snapshot: Arc::new(Mutex::new(Snapshot::default())) };
+        let _g = lake.lock_exclusive()?;
+        lake.refresh_locked()?;
+        lake.recover_locked()?;
+        Ok(lake)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock_file(&self) -> Result<File> {
+        let p = self.root.join(LOCK_FILE);
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(format!("opening {}", p.display())))
+    }
+
+    pub(crate) fn lock_exclusive(&self) -> Result<LockGuard> {
+        let f = self.lock_file()?;
+        f.lock().map_err(io_err("locking the lake"))?;
+        Ok(LockGuard(f))
+    }
+
+    pub(crate) fn lock_shared(&self) -> Result<LockGuard> {
+        let f = self.lock_file()?;
+        f.lock_shared().map_err(io_err("locking the lake (shared)"))?;
+        Ok(LockGuard(f))
+    }
+
+    /// A copy of the current snapshot, brought up to date with commits by other processes.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        Ok(self.snap().clone())
+    }
+
+    pub(crate) fn snap(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        // A panic while holding the snapshot lock cannot leave it half-applied (apply is
+        // infallible), so a poisoned lock is safe to use.
+        self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Progress recorded for an input, if any.
+    pub fn source_progress(&self, sensor: &str, id: &str) -> Result<Option<SourceProgress>> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        Ok(self.snap().source(sensor, id).cloned())
+    }
+
+    fn refresh_locked(&self) -> Result<()> {
+        let after = self.snap().seq;
+        let commits = read_commits_after(&self.root, after)?;
+        let mut s = self.snap();
+        for c in &commits {
+            s.apply(c);
+        }
+        Ok(())
+    }
+
+    /// Under the exclusive lock: finish renames of committed files, delete files that commits
+    /// removed, and delete staging left by writers that died before committing.
+    fn recover_locked(&self) -> Result<()> {
+        let all = read_commits_after(&self.root, 0)?;
+        let mut staged_to_final = std::collections::HashMap::new();
+        let mut removed = BTreeSet::new();
+        for c in &all {
+            for f in &c.add {
+                staged_to_final.insert(f.staged.clone(), f.path.clone());
+            }
+            removed.extend(c.remove.iter().cloned());
+        }
+        let live: BTreeSet<String> = self.snap().files.keys().cloned().collect();
+        for p in removed.difference(&live) {
+            let full = self.root.join(p);
+            if full.exists() {
+                tracing::info!(file = %p, "recovery: deleting file removed by a commit");
+                fs::remove_file(&full).map_err(io_err(format!("deleting {}", full.display())))?;
+            }
+        }
+        let staging = self.root.join(STAGING_DIR);
+        let entries = fs::read_dir(&staging).map_err(io_err(format!("reading {}", staging.display())))?;
+        for e in entries.filter_map(|e| e.ok()) {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "lock") || !path.is_dir() {
+                continue;
+            }
+            // A live writer holds its staging lock; only dead writers' staging is recovered.
+            let lock_path = path.with_extension("lock");
+            let lock = match OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
+                Ok(f) => f,
+                Err(_) => continue,
+            };
+            if lock.try_lock().is_err() {
+                continue;
+            }
+            for f in fs::read_dir(&path).map_err(io_err(format!("reading {}", path.display())))?.filter_map(|e| e.ok()) {
+                let rel = format!("{STAGING_DIR}/{}/{}", e.file_name().to_string_lossy(), f.file_name().to_string_lossy());
+                match staged_to_final.get(&rel) {
+                    Some(fin) if live.contains(fin) => {
+                        tracing::info!(file = %fin, "recovery: completing rename of a committed file");
+                        self.place(&f.path(), fin)?;
+                    }
+                    _ => {
+                        tracing::info!(file = %rel, "recovery: deleting uncommitted staged file");
+                        fs::remove_file(f.path()).map_err(io_err(format!("deleting {}", f.path().display())))?;
+                    }
+                }
+            }
+            fs::remove_dir(&path).map_err(io_err(format!("removing {}", path.display())))?;
+            let _ = fs::remove_file(&lock_path);
+        }
+        Ok(())
+    }
+
+    /// Move a staged file to its final place (relative path), creating the partition directory.
+    fn place(&self, staged: &Path, rel: &str) -> Result<PathBuf> {
+        let fin = self.root.join(rel);
+        let dir = fin.parent().ok_or_else(|| Error::Internal(format!("file path {rel} has no parent")))?;
+        fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        fs::rename(staged, &fin).map_err(io_err(format!("renaming {} to {}", staged.display(), fin.display())))?;
+        Ok(dir.to_path_buf())
+    }
+
+    /// Commit: record `add`, `remove` and `sources` as one commit, then move the added files into
+    /// place and delete the removed ones. Every removed file must still be live.
+    pub(crate) fn commit(&self, op: &str, add: Vec<FileEntry>, remove: Vec<String>, sources: Vec<SourceProgress>) -> Result<u64> {
+        let _g = self.lock_exclusive()?;
+        self.refresh_locked()?;
+        {
+            let s = self.snap();
+            if let Some(gone) = remove.iter().find(|p| !s.files.contains_key(*p)) {
+                return Err(Error::Conflict(format!("{gone} was already removed by another commit")));
+            }
+        }
+        let seq = self.snap().seq + 1;
+        let commit = Commit { seq, time_us: now_us(), op: op.to_string(), add, remove, sources };
+        let dir = self.root.join(COMMITS_DIR);
+        let tmp = dir.join(format!(".{}.tmp", commit_file_name(seq)));
+        let fin = dir.join(commit_file_name(seq));
+        let body = serde_json::to_vec(&commit).map_err(|e| Error::Internal(format!("serialising commit: {e}")))?;
+        {
+            let mut f = File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+            f.write_all(&body).map_err(io_err(format!("writing {}", tmp.display())))?;
+            f.sync_all().map_err(io_err(format!("fsync {}", tmp.display())))?;
+        }
+        fs::rename(&tmp, &fin).map_err(io_err(format!("renaming {}", tmp.display())))?;
+        fsync_dir(&dir)?;
+        // The commit is durable: from here a crash is rolled forward by `recover_locked`.
+        let mut dirs = BTreeSet::new();
+        for f in &commit.add {
+            dirs.insert(self.place(&self.root.join(&f.staged), &f.path)?);
+        }
+        for d in &dirs {
+            fsync_dir(d)?;
+        }
+        for p in &commit.remove {
+            let full = self.root.join(p);
+            match fs::remove_file(&full) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(format!("deleting {}", full.display()))(e)),
+            }
+            remove_empty_parents(&self.root, &full);
+        }
+        self.snap().apply(&commit);
+        Ok(seq)
+    }
+}
+
+/// Remove now-empty partition directories above a deleted file, up to the table directory.
+fn remove_empty_parents(root: &Path, file: &Path) {
+    let mut d = file.parent();
+    while let Some(dir) = d {
+        if dir == root || dir.parent() == Some(root) || fs::remove_dir(dir).is_err() {
+            break;
+        }
+        d = dir.parent();
+    }
+}
+
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensor_names() {
+        assert!(valid_sensor_name("tokyo-1.dark_A"));
+        for bad in ["", ".x", "a/b", "a b", "..", &"x".repeat(65)] {
+            assert!(!valid_sensor_name(bad), "{bad:?}");
+        }
+    }
+}

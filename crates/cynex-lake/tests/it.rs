@@ -1,0 +1,228 @@
+//! The lake's promises: commits are atomic, readers see only committed files, a crash at any
+//! step is recovered on the next open, re-ingesting is a no-op, compaction and pruning keep the
+//! data readable and correct, and partition filters prune files.
+
+use std::path::Path;
+
+use cynex_gen::{generate_darknet, DarknetConfig};
+use cynex_ingest::pcap::{CaptureReader, PcapSource};
+use cynex_lake::{Lake, QueryOptions, QuerySession, SourceProgress, WriterOptions};
+use cynex_model::Table;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+
+fn capture(packets: u64, hours: u64) -> (Vec<u8>, u64) {
+    let cfg = DarknetConfig { packets, duration_s: hours * 3600, seed: 9, ..Default::default() };
+    let (t, bytes) = generate_darknet(&cfg, Vec::new()).unwrap();
+    (bytes, t.packets)
+}
+
+fn progress(offset: u64, complete: bool) -> SourceProgress {
+    SourceProgress {
+        id: "test".into(),
+        sensor: "s1".into(),
+        format: "pcap".into(),
+        path: "mem".into(),
+        offset,
+        complete,
+        read: 0,
+        written: 0,
+        quarantined: 0,
+        error: None,
+    }
+}
+
+/// Ingest `bytes` through the real reader into the lake, committing after every batch.
+fn ingest(lake: &Lake, bytes: &[u8], batch_rows: usize) -> u64 {
+    let mut tx = lake.begin("s1", WriterOptions { threads: 2, ..Default::default() }).unwrap();
+    let reader = CaptureReader::new(bytes, "mem").unwrap();
+    let mut src = PcapSource::new(reader, "mem", batch_rows, 0);
+    let mut n = 0;
+    while let Some(ev) = src.next_batch().unwrap() {
+        if let Some(b) = ev.packets {
+            n += b.num_rows() as u64;
+            tx.write(Table::Packets, b).unwrap();
+        }
+        tx.commit("ingest", vec![progress(ev.offset, false)]).unwrap();
+    }
+    n
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn query(lake: &Lake, sql: &str) -> Vec<RecordBatch> {
+    let s = QuerySession::open(lake, &QueryOptions::default()).unwrap();
+    rt().block_on(s.sql(sql)).unwrap().1
+}
+
+fn count(lake: &Lake, sql: &str) -> i64 {
+    let b = query(lake, sql);
+    b[0].column(0).as_primitive::<Int64Type>().value(0)
+}
+
+fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn committed_data_is_queryable_with_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, n) = capture(30_000, 3);
+    assert_eq!(ingest(&lake, &bytes, 8192), n);
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets") as u64, n);
+    assert_eq!(count(&lake, "SELECT count(DISTINCT hour) FROM packets"), 3);
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets WHERE sensor = 'nope'"), 0);
+    let by_hour = count(&lake, "SELECT count(*) FROM packets WHERE date = DATE '2026-11-01' AND hour = 1");
+    assert!(by_hour > 0 && (by_hour as u64) < n);
+    let stats = lake.stats().unwrap();
+    assert_eq!(stats[0].rows, n);
+    assert_eq!(stats[0].partitions, 3);
+    // Every file the snapshot lists exists and nothing else is in the table directory.
+    let snap = lake.snapshot().unwrap();
+    let on_disk = parquet_files(&dir.path().join("packets"));
+    assert_eq!(on_disk.len(), snap.files.len());
+}
+
+#[test]
+fn explain_shows_partition_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, _) = capture(20_000, 4);
+    ingest(&lake, &bytes, 1 << 20);
+    let plan = |sql: &str| -> String {
+        let b = query(&lake, &format!("EXPLAIN {sql}"));
+        let mut s = String::new();
+        for batch in &b {
+            let col = batch.column(1).as_string::<i32>();
+            for i in 0..col.len() {
+                s.push_str(col.value(i));
+                s.push('\n');
+            }
+        }
+        s
+    };
+    let all = plan("SELECT count(*) FROM packets WHERE dst_port = 23");
+    let one = plan("SELECT count(*) FROM packets WHERE dst_port = 23 AND hour = 2");
+    for h in ["hour=00", "hour=01", "hour=02", "hour=03"] {
+        assert!(all.contains(h), "unpruned plan lacks {h}:\n{all}");
+    }
+    assert!(one.contains("hour=02"), "{one}");
+    for h in ["hour=00", "hour=01", "hour=03"] {
+        assert!(!one.contains(h), "pruned plan still reads {h}:\n{one}");
+    }
+    let none = plan("SELECT count(*) FROM packets WHERE sensor = 'other'");
+    assert!(!none.contains("hour="), "{none}");
+}
+
+#[test]
+fn uncommitted_writes_are_invisible_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, _) = capture(5_000, 1);
+    let reader = CaptureReader::new(&bytes[..], "mem").unwrap();
+    let mut src = PcapSource::new(reader, "mem", 100_000, 0);
+    let batch = src.next_batch().unwrap().unwrap().packets.unwrap();
+    let mut tx = lake.begin("s1", WriterOptions::default()).unwrap();
+    tx.write(Table::Packets, batch).unwrap();
+    // Simulate a crash: the transaction is never committed nor dropped.
+    std::mem::forget(tx);
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets"), 0);
+    assert!(parquet_files(&dir.path().join("packets")).is_empty());
+}
+
+#[test]
+fn crash_after_commit_record_is_rolled_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, n) = capture(10_000, 2);
+    {
+        let lake = Lake::open(dir.path()).unwrap();
+        ingest(&lake, &bytes, 1 << 20);
+    }
+    // Put the committed files back in a dead writer's staging directory, as if the process died
+    // between writing the commit record and renaming the files.
+    let lake = Lake::open(dir.path()).unwrap();
+    let snap = lake.snapshot().unwrap();
+    for f in snap.files.values() {
+        let staged = dir.path().join(&f.staged);
+        std::fs::create_dir_all(staged.parent().unwrap()).unwrap();
+        std::fs::rename(dir.path().join(&f.path), &staged).unwrap();
+    }
+    // Plus one staged file that no commit names: garbage from a crash before commit.
+    let garbage_dir = dir.path().join("_staging/deadbeef");
+    std::fs::create_dir_all(&garbage_dir).unwrap();
+    std::fs::write(garbage_dir.join("x.parquet"), b"partial").unwrap();
+    drop(lake);
+    let lake = Lake::open(dir.path()).unwrap();
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets") as u64, n);
+    assert!(!garbage_dir.exists());
+    assert_eq!(std::fs::read_dir(dir.path().join("_staging")).unwrap().count(), 0);
+}
+
+#[test]
+fn compaction_merges_small_files_and_keeps_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, n) = capture(40_000, 2);
+    ingest(&lake, &bytes, 2_000);
+    let before = lake.snapshot().unwrap().files.len();
+    let sum_before = count(&lake, "SELECT sum(CAST(src_ip4 AS BIGINT)) FROM packets");
+    let r = lake.compact(256 << 20, WriterOptions::default()).unwrap();
+    let after = lake.snapshot().unwrap().files.len();
+    assert!(before > 10 && after == 2, "{before} -> {after}: {r:?}");
+    assert_eq!(r.rows, n);
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets") as u64, n);
+    assert_eq!(count(&lake, "SELECT sum(CAST(src_ip4 AS BIGINT)) FROM packets"), sum_before);
+    assert_eq!(parquet_files(&dir.path().join("packets")).len(), 2);
+    // Idempotent: nothing left to merge.
+    assert_eq!(lake.compact(256 << 20, WriterOptions::default()).unwrap().partitions, 0);
+}
+
+#[test]
+fn prune_drops_old_partitions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, n) = capture(20_000, 4);
+    ingest(&lake, &bytes, 1 << 20);
+    let hour2 = cynex_model::time::parse_rfc3339_us("2026-11-01T02:00:00Z").unwrap();
+    let kept = count(&lake, "SELECT count(*) FROM packets WHERE hour >= 2");
+    let r = lake.prune(hour2).unwrap();
+    assert_eq!(r.rows as i64 + kept, n as i64);
+    assert_eq!(count(&lake, "SELECT count(*) FROM packets"), kept);
+    assert_eq!(count(&lake, "SELECT min(hour) FROM packets"), 2);
+    assert!(!dir.path().join("packets/sensor=s1/date=2026-11-01/hour=00").exists());
+}
+
+#[test]
+fn source_progress_is_recorded_atomically_with_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let (bytes, _) = capture(5_000, 1);
+    ingest(&lake, &bytes, 1_000);
+    let p = lake.source_progress("s1", "test").unwrap().unwrap();
+    assert_eq!(p.offset, bytes.len() as u64);
+    // Another handle (another process) sees the same.
+    let other = Lake::open(dir.path()).unwrap();
+    assert_eq!(other.source_progress("s1", "test").unwrap(), Some(p));
+}
+
+#[test]
+fn bad_sensor_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    assert!(lake.begin("../x", WriterOptions::default()).is_err());
+}

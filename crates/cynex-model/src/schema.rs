@@ -1,0 +1,126 @@
+//! Arrow schemas of the lake tables. Names are stable: columns may be added, never renamed or
+//! given a new meaning. Partition columns (`sensor`, `date`, `hour`) live in the Hive path, not in
+//! the files, so that DuckDB, Spark and Trino read the lake as it is.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The lake's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Packets,
+    Quarantine,
+}
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Packets, Table::Quarantine];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Packets => "packets",
+            Table::Quarantine => "quarantine",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Packets => packets_schema(),
+            Table::Quarantine => quarantine_schema(),
+        }
+    }
+
+    /// Hive partition columns, in path order. All are strings in the path; their SQL types are
+    /// given by [`partition_type`].
+    pub fn partition_cols(self) -> &'static [&'static str] {
+        &["sensor", "date", "hour"]
+    }
+}
+
+/// SQL type of a partition column as registered with DataFusion. `date` is a DATE and `hour` an
+/// INT, as DuckDB infers them from `date=2026-11-01/hour=05`, so that both engines agree.
+pub fn partition_type(col: &str) -> DataType {
+    match col {
+        "date" => DataType::Date32,
+        "hour" => DataType::Int32,
+        _ => DataType::Utf8,
+    }
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// `packets`: one row per captured darknet packet.
+pub fn packets_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        use DataType::*;
+        let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+        Arc::new(Schema::new(vec![
+            f("ts", ts_type(), false),
+            f("ip_version", UInt8, false),
+            f("src_ip4", UInt32, true),
+            f("dst_ip4", UInt32, true),
+            f("src_ip6", FixedSizeBinary(16), true),
+            f("dst_ip6", FixedSizeBinary(16), true),
+            f("proto", UInt8, true),
+            f("ttl", UInt8, true),
+            f("ip_id", UInt16, true),
+            f("ip_len", UInt16, true),
+            f("frag_offset", UInt16, true),
+            f("src_port", UInt16, true),
+            f("dst_port", UInt16, true),
+            f("tcp_flags", UInt8, true),
+            f("tcp_seq", UInt32, true),
+            f("tcp_ack", UInt32, true),
+            f("tcp_window", UInt16, true),
+            f(
+                "tcp_opts",
+                Dictionary(Box::new(Int16), Box::new(Utf8)),
+                true,
+            ),
+            f("tcp_mss", UInt16, true),
+            f("tcp_wscale", UInt8, true),
+            f("tcp_tsval", UInt32, true),
+            f("icmp_type", UInt8, true),
+            f("icmp_code", UInt8, true),
+            f("inner_proto", UInt8, true),
+            f("inner_src_ip4", UInt32, true),
+            f("inner_dst_ip4", UInt32, true),
+            f("inner_src_ip6", FixedSizeBinary(16), true),
+            f("inner_dst_ip6", FixedSizeBinary(16), true),
+            f("inner_src_port", UInt16, true),
+            f("inner_dst_port", UInt16, true),
+            f("ethertype", UInt16, true),
+            f("frame_len", UInt32, false),
+            f("fp", UInt16, false),
+            f("tags", UInt16, false),
+        ]))
+    }))
+}
+
+/// `quarantine`: what could not be parsed, with its place and the raw bytes.
+pub fn quarantine_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        use DataType::*;
+        Arc::new(Schema::new(vec![
+            Field::new("ingested_at", ts_type(), false),
+            Field::new("format", Utf8, false),
+            Field::new("source", Utf8, false),
+            Field::new("offset", UInt64, false),
+            Field::new("line", UInt64, true),
+            Field::new("reason", Utf8, false),
+            Field::new("raw_len", UInt64, false),
+            Field::new("raw", Binary, false),
+        ]))
+    }))
+}
+
+/// How many raw bytes of one bad record the quarantine keeps; `raw_len` tells the full size.
+pub const QUARANTINE_RAW_MAX: usize = 256 * 1024;

@@ -1,0 +1,140 @@
+//! Time helpers: the lake stores microseconds since the Unix epoch, UTC; partitions are by UTC
+//! date and hour. Civil-date arithmetic is done here without a calendar crate.
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) to days since 1970-01-01 (Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The partition (days since epoch, hour of day) of a timestamp in µs.
+pub fn partition_of(ts_us: i64) -> (i64, u8) {
+    let secs = ts_us.div_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let hour = (secs.rem_euclid(86_400) / 3600) as u8;
+    (days, hour)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn date_string(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parse `YYYY-MM-DD` to a day number.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut it = s.splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: u32 = it.next()?.parse().ok()?;
+    let d: u32 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    (civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
+/// RFC 3339 UTC text of a µs timestamp, e.g. `2026-11-01T00:00:00.000001Z`.
+pub fn rfc3339_us(ts_us: i64) -> String {
+    let secs = ts_us.div_euclid(1_000_000);
+    let us = ts_us.rem_euclid(1_000_000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// Parse an RFC 3339 UTC timestamp (`2026-11-01T00:00:00Z`, optional fraction, `Z` or `+00:00`)
+/// or a bare date to µs since the epoch.
+pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s.len() == 10 {
+        return parse_date(s).map(|d| d * 86_400_000_000);
+    }
+    let (date, rest) = s.split_once(['T', ' '])?;
+    let days = parse_date(date)?;
+    let rest = rest
+        .strip_suffix('Z')
+        .or_else(|| rest.strip_suffix("+00:00"))
+        .unwrap_or(rest);
+    let (hms, frac) = rest.split_once('.').unwrap_or((rest, ""));
+    let mut it = hms.split(':');
+    let h: i64 = it.next()?.parse().ok()?;
+    let mi: i64 = it.next()?.parse().ok()?;
+    let se: i64 = it.next().unwrap_or("0").parse().ok()?;
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut us = 0i64;
+    for (i, c) in frac.chars().take(6).enumerate() {
+        us += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
+    }
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + us)
+}
+
+/// Parse a duration such as `90s`, `15m`, `6h`, `30d`, `2w` into seconds.
+pub fn parse_duration_secs(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-800_000i64, -1, 0, 1, 19_000, 20_758, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(date_string(0), "1970-01-01");
+        assert_eq!(parse_date("2026-11-25"), Some(20_417));
+        assert_eq!(parse_date("2026-02-30"), None);
+    }
+
+    #[test]
+    fn partitions_and_text() {
+        let ts = parse_rfc3339_us("2026-11-01T05:59:59.5Z").unwrap();
+        assert_eq!(partition_of(ts), (parse_date("2026-11-01").unwrap(), 5));
+        assert_eq!(rfc3339_us(ts), "2026-11-01T05:59:59.500000Z");
+        assert_eq!(partition_of(-1), (-1, 23));
+        assert_eq!(parse_duration_secs("30d"), Some(2_592_000));
+        assert_eq!(parse_duration_secs("3x"), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! Command-line interface.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use cynex_gen::frame::CaptureFormat;
+use cynex_gen::DarknetConfig;
+use cynex_lake::{Lake, QueryOptions, WriterOptions};
+use cynex_model::ip::Ipv4Net;
+use cynex_model::time::{parse_duration_secs, parse_rfc3339_us};
+
+use crate::cmd;
+use crate::output::{is_broken_pipe, Format};
+
+/// Exit code when every input was processed but some could not be read at all.
+pub const EXIT_UNREADABLE_INPUT: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cynex",
+    version,
+    about = "Collect, accumulate, analyse and share security data: a cybersecurity nexus.",
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error, 3 some inputs could not be read at all \
+                  (the others were ingested; see the messages).\n\nStart with `cynex demo`."
+)]
+pub struct Cli {
+    /// Data directory (lake, metadata, demo files).
+    #[arg(long, global = true, env = "CYNEX_DATA", default_value = "cynex-data")]
+    pub data: PathBuf,
+    /// Print less (no progress bar, no per-record warnings).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Synthesize a day of darknet traffic, ingest it and print a first look at the lake.
+    Demo {
+        /// Packets to synthesize.
+        #[arg(long, default_value_t = 1_000_000)]
+        packets: u64,
+    },
+    /// Read sensor data into the lake.
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// Run SQL over the lake (tables: packets, quarantine; partitions: sensor, date, hour).
+    Query {
+        /// The SQL statement, e.g. "SELECT dst_port, count(*) FROM packets GROUP BY 1 ORDER BY 2 DESC LIMIT 10".
+        sql: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Memory for query operators before they spill to disk (MiB).
+        #[arg(long, default_value_t = 2048)]
+        memory_mb: usize,
+    },
+    /// Inspect and maintain the lake.
+    #[command(subcommand)]
+    Lake(LakeCmd),
+    /// Synthesize realistic data with ground truth.
+    #[command(subcommand)]
+    Gen(GenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IngestCmd {
+    /// pcap or pcapng captures (plain, .gz or .zst), files or directories.
+    Pcap(PcapArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PcapArgs {
+    /// Capture files or directories (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Name of the sensor that captured the traffic (becomes the `sensor` partition).
+    #[arg(long)]
+    pub sensor: String,
+    /// Parquet encoder threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Commit at least every this many packets.
+    #[arg(long, default_value_t = 8_000_000)]
+    pub commit_every: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LakeCmd {
+    /// Files, rows, bytes and time range per table.
+    Stats {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Merge small files within each partition.
+    Compact {
+        /// Target file size (MB).
+        #[arg(long, default_value_t = 256)]
+        target_mb: u64,
+    },
+    /// Delete partitions older than a duration (e.g. 90d, 12h, 2w).
+    Prune {
+        #[arg(long, value_parser = parse_duration)]
+        older_than: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCmd {
+    /// A darknet capture (pcap/pcapng; .gz/.zst by suffix) and its ground truth JSON.
+    Darknet(GenDarknetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenDarknetArgs {
+    /// Capture file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Ground-truth JSON (default: <out>.truth.json).
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub packets: u64,
+    /// Capture duration (e.g. 1d, 6h, 1w).
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub duration: u64,
+    /// Start time (RFC 3339, UTC).
+    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
+    pub start: i64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The dark block.
+    #[arg(long, default_value = "198.18.0.0/20")]
+    pub dark: Ipv4Net,
+    #[arg(long, value_enum, default_value = "pcap")]
+    pub format: CaptureFormatArg,
+    /// Port of the campaign that surges partway through.
+    #[arg(long, default_value_t = 37215)]
+    pub surge_port: u16,
+    /// When the surge starts, as a fraction of the duration.
+    #[arg(long, default_value_t = 0.6)]
+    pub surge_at: f64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CaptureFormatArg {
+    Pcap,
+    Pcapng,
+}
+
+fn parse_duration(s: &str) -> Result<u64, String> {
+    parse_duration_secs(s).ok_or_else(|| format!("{s:?} is not a duration like 90s, 15m, 6h, 30d or 2w"))
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    parse_rfc3339_us(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 UTC time like 2026-11-01T00:00:00Z"))
+}
+
+fn lake_of(cli: &Cli) -> anyhow::Result<Lake> {
+    let root = cli.data.join("lake");
+    Lake::open(&root).with_context(|| format!("opening the lake at {}", root.display()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match &cli.cmd {
+        Cmd::Demo { packets } => cmd::demo::run(&cli.data, *packets, &mut out)?,
+        Cmd::Ingest(IngestCmd::Pcap(a)) => {
+            let lake = lake_of(&cli)?;
+            let mut writer = WriterOptions::default();
+            if let Some(t) = a.threads {
+                writer.threads = t.max(1);
+            }
+            let opts = cmd::ingest::IngestOptions {
+                sensor: a.sensor.clone(),
+                writer,
+                commit_every: a.commit_every.max(1),
+                progress: !cli.quiet,
+                max_warnings: if cli.quiet { 0 } else { 10 },
+                ..Default::default()
+            };
+            let rep = cmd::ingest::ingest_pcap(&lake, &a.paths, &opts)?;
+            writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
+            if rep.unreadable() > 0 {
+                return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
+            }
+        }
+        Cmd::Query { sql, format, memory_mb } => {
+            let lake = lake_of(&cli)?;
+            let opts = QueryOptions { memory_limit: memory_mb << 20, ..Default::default() };
+            cmd::query::run(&lake, sql, *format, &opts, &mut out)?;
+        }
+        Cmd::Lake(LakeCmd::Stats { format }) => cmd::lake::stats(&lake_of(&cli)?, *format, &mut out)?,
+        Cmd::Lake(LakeCmd::Compact { target_mb }) => cmd::lake::compact(&lake_of(&cli)?, *target_mb, &mut out)?,
+        Cmd::Lake(LakeCmd::Prune { older_than }) => cmd::lake::prune(&lake_of(&cli)?, *older_than, &mut out)?,
+        Cmd::Gen(GenCmd::Darknet(a)) => {
+            let cfg = DarknetConfig {
+                seed: a.seed,
+                packets: a.packets,
+                start_us: a.start,
+                duration_s: a.duration,
+                dark: a.dark,
+                format: match a.format {
+                    CaptureFormatArg::Pcap => CaptureFormat::Pcap,
+                    CaptureFormatArg::Pcapng => CaptureFormat::PcapNg,
+                },
+                surge_port: a.surge_port,
+                surge_at: a.surge_at,
+            };
+            let truth = a.truth.clone().unwrap_or_else(|| cmd::gen::default_truth_path(&a.out));
+            let start = std::time::Instant::now();
+            let t = cmd::gen::darknet(&cfg, &a.out, &truth)?;
+            writeln!(
+                out,
+                "wrote {} packets ({}) to {} in {:.1} s; ground truth: {}",
+                crate::output::thousands(t.packets),
+                crate::output::bytes(t.bytes),
+                a.out.display(),
+                start.elapsed().as_secs_f64(),
+                truth.display()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet { "error" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CYNEX_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

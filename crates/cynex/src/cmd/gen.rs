@@ -1,0 +1,40 @@
+//! `cynex gen darknet`: write a synthetic capture (optionally gzip/zstd by file suffix) and its
+//! ground truth.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use cynex_gen::{generate_darknet, DarknetConfig, GroundTruth};
+
+/// Where the ground truth goes when not given: `<capture>.truth.json`.
+pub fn default_truth_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".truth.json");
+    PathBuf::from(s)
+}
+
+pub fn darknet(cfg: &DarknetConfig, out: &Path, truth: &Path) -> anyhow::Result<GroundTruth> {
+    let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let w = BufWriter::with_capacity(1 << 20, f);
+    let name = out.to_string_lossy();
+    let t = if name.ends_with(".gz") {
+        let enc = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        let (t, enc) = generate_darknet(cfg, enc)?;
+        enc.finish()?.flush()?;
+        t
+    } else if name.ends_with(".zst") || name.ends_with(".zstd") {
+        let enc = zstd::stream::write::Encoder::new(w, 3)?;
+        let (t, enc) = generate_darknet(cfg, enc)?;
+        enc.finish()?.flush()?;
+        t
+    } else {
+        let (t, mut w) = generate_darknet(cfg, w)?;
+        w.flush()?;
+        t
+    };
+    let tf = File::create(truth).with_context(|| format!("creating {}", truth.display()))?;
+    serde_json::to_writer_pretty(BufWriter::new(tf), &t)?;
+    Ok(t)
+}

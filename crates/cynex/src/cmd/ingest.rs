@@ -1,0 +1,335 @@
+//! `cynex ingest pcap`: read captures, decode, write `packets` and `quarantine`, commit with
+//! each input's progress so that a re-run is a no-op and an interrupted run resumes exactly.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use cynex_ingest::input::{self, Compression};
+use cynex_ingest::pcap::{CaptureReader, PcapSource};
+use cynex_ingest::{QuarantineColumns, QuarantineRecord};
+use cynex_lake::{Lake, SourceProgress, Transaction, WriterOptions};
+use cynex_model::Table;
+
+use crate::output::{bytes, thousands};
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub sensor: String,
+    pub writer: WriterOptions,
+    /// Rows per record batch.
+    pub batch_rows: usize,
+    /// Commit at least this often (packets), so an interruption loses little work.
+    pub commit_every: u64,
+    /// Show a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+    /// How many bad records to describe per file on stderr (all are in quarantine).
+    pub max_warnings: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            sensor: "default".into(),
+            writer: WriterOptions::default(),
+            batch_rows: 65_536,
+            commit_every: 8_000_000,
+            progress: true,
+            max_warnings: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStatus {
+    Ingested,
+    /// Resumed after an earlier run committed part of it.
+    Resumed,
+    AlreadyIngested,
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub status: FileStatus,
+    pub read: u64,
+    pub written: u64,
+    pub quarantined: u64,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    pub fixed_timestamps: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    pub files: Vec<FileReport>,
+    /// Paths that could not even be listed or opened.
+    pub path_errors: Vec<String>,
+    pub seconds: f64,
+    pub parquet_files: usize,
+    pub parquet_bytes: u64,
+    pub commits: u64,
+}
+
+impl IngestReport {
+    pub fn read(&self) -> u64 {
+        self.files.iter().map(|f| f.read).sum()
+    }
+    pub fn written(&self) -> u64 {
+        self.files.iter().map(|f| f.written).sum()
+    }
+    pub fn quarantined(&self) -> u64 {
+        self.files.iter().map(|f| f.quarantined).sum()
+    }
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+    /// Inputs that could not be read at all (the command then exits non-zero).
+    pub fn unreadable(&self) -> usize {
+        self.path_errors.len() + self.files.iter().filter(|f| matches!(f.status, FileStatus::Unreadable(_))).count()
+    }
+
+    /// The closing summary.
+    pub fn summary(&self, lake: &Path, sensor: &str) -> String {
+        let n = |s: FileStatus| self.files.iter().filter(|f| std::mem::discriminant(&f.status) == std::mem::discriminant(&s)).count();
+        let mut out = format!(
+            "ingested {} of {} input(s) into {} (sensor {sensor})",
+            n(FileStatus::Ingested) + n(FileStatus::Resumed),
+            self.files.len() + self.path_errors.len(),
+            lake.display()
+        );
+        let skipped = n(FileStatus::AlreadyIngested);
+        if skipped > 0 {
+            out += &format!(", {skipped} already in the lake");
+        }
+        if self.unreadable() > 0 {
+            out += &format!(", {} unreadable", self.unreadable());
+        }
+        let secs = self.seconds.max(1e-9);
+        out += &format!(
+            "\n  read {} records: {} packets written, {} quarantined\n  {} in {:.2} s: {:.2} M packets/s, {}/s",
+            thousands(self.read()),
+            thousands(self.written()),
+            thousands(self.quarantined()),
+            bytes(self.bytes()),
+            self.seconds,
+            self.written() as f64 / secs / 1e6,
+            bytes((self.bytes() as f64 / secs) as u64),
+        );
+        if self.parquet_files > 0 {
+            out += &format!(
+                "\n  wrote {} Parquet file(s), {} ({:.1} bytes/packet) in {} commit(s)",
+                self.parquet_files,
+                bytes(self.parquet_bytes),
+                self.parquet_bytes as f64 / self.written().max(1) as f64,
+                self.commits
+            );
+        }
+        out
+    }
+}
+
+fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    let mut q = QuarantineColumns::default();
+    for r in recs {
+        q.append(now, r);
+    }
+    Ok(q.finish()?)
+}
+
+struct Ctx<'a> {
+    lake: &'a Lake,
+    tx: Transaction,
+    opts: &'a IngestOptions,
+    report: IngestReport,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Ctx<'_> {
+    fn commit(&mut self, progress: SourceProgress) -> anyhow::Result<()> {
+        let info = self.tx.commit("ingest", vec![progress]).context("committing to the lake")?;
+        self.report.parquet_files += info.files;
+        self.report.parquet_bytes += info.bytes;
+        if info.seq > 0 {
+            self.report.commits += 1;
+        }
+        Ok(())
+    }
+
+    fn warn(&self, shown: &mut usize, q: &QuarantineRecord) {
+        if *shown < self.opts.max_warnings {
+            let msg = format!("warning: quarantined {q}");
+            match &self.bar {
+                Some(b) => b.println(msg),
+                None => eprintln!("{msg}"),
+            }
+        }
+        *shown += 1;
+    }
+
+    fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
+        let shown_path = path.display().to_string();
+        let mut rep = FileReport {
+            path: path.to_path_buf(),
+            status: FileStatus::Ingested,
+            read: 0,
+            written: 0,
+            quarantined: 0,
+            bytes: 0,
+            fixed_timestamps: 0,
+        };
+        let id = match input::identity(path) {
+            Ok(id) => id,
+            Err(e) => {
+                rep.status = FileStatus::Unreadable(e.to_string());
+                return Ok(rep);
+            }
+        };
+        let sensor = self.opts.sensor.clone();
+        let prior = self.lake.source_progress(&sensor, &id)?;
+        let opened = match input::open(path) {
+            Ok(o) => o,
+            Err(e) => {
+                rep.status = FileStatus::Unreadable(e.to_string());
+                return Ok(rep);
+            }
+        };
+        if let Some(p) = &prior {
+            // A complete plain file that has not grown, or any complete compressed file, is done.
+            if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
+                rep.status = match &p.error {
+                    Some(e) => FileStatus::Unreadable(format!("{e} (recorded by an earlier run)")),
+                    None => FileStatus::AlreadyIngested,
+                };
+                return Ok(rep);
+            }
+        }
+        let resume_from = prior.as_ref().map_or(0, |p| p.offset);
+        let base = prior.clone().unwrap_or(SourceProgress {
+            id: id.clone(),
+            sensor: sensor.clone(),
+            format: "pcap".into(),
+            path: shown_path.clone(),
+            offset: 0,
+            complete: false,
+            read: 0,
+            written: 0,
+            quarantined: 0,
+            error: None,
+        });
+        let reader = match CaptureReader::new(opened.reader, &shown_path) {
+            Ok(r) => r,
+            Err(e) => {
+                // Keep what we could read in quarantine, and remember the verdict.
+                let q = QuarantineRecord::new("pcap", &shown_path, 0, format!("not a readable capture: {}", e.reason), &e.head);
+                self.tx.write(Table::Quarantine, quarantine_batch(std::slice::from_ref(&q))?)?;
+                rep.read = 1;
+                rep.quarantined = 1;
+                rep.bytes = e.head.len() as u64;
+                self.commit(SourceProgress {
+                    offset: opened.file_len,
+                    complete: true,
+                    read: 1,
+                    quarantined: 1,
+                    error: Some(e.reason.clone()),
+                    path: shown_path.clone(),
+                    ..base
+                })?;
+                rep.status = FileStatus::Unreadable(e.reason);
+                return Ok(rep);
+            }
+        };
+        if resume_from > 0 {
+            rep.status = FileStatus::Resumed;
+        }
+        let mut src = PcapSource::new(reader, &shown_path, self.opts.batch_rows, resume_from);
+        let mut since_commit = 0u64;
+        let mut shown = 0usize;
+        let mut last_bytes = 0u64;
+        let progress = |st: cynex_ingest::pcap::SourceStats, offset: u64, complete: bool| SourceProgress {
+            offset,
+            complete,
+            read: base.read + st.read,
+            written: base.written + st.written,
+            quarantined: base.quarantined + st.quarantined,
+            path: shown_path.clone(),
+            ..base.clone()
+        };
+        while let Some(ev) = src.next_batch()? {
+            if let Some(b) = ev.packets {
+                since_commit += b.num_rows() as u64;
+                self.tx.write(Table::Packets, b)?;
+            }
+            if !ev.quarantine.is_empty() {
+                for q in &ev.quarantine {
+                    self.warn(&mut shown, q);
+                }
+                self.tx.write(Table::Quarantine, quarantine_batch(&ev.quarantine)?)?;
+            }
+            let b = src.reader().stats().bytes;
+            if let Some(bar) = &self.bar {
+                bar.inc(b - last_bytes);
+            }
+            last_bytes = b;
+            if since_commit >= self.opts.commit_every {
+                self.commit(progress(src.stats(), ev.offset, false))?;
+                since_commit = 0;
+            }
+        }
+        let st = src.stats();
+        let end = src.reader().offset();
+        self.commit(progress(st, end, true))?;
+        if shown > self.opts.max_warnings {
+            eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
+        }
+        rep.read = st.read;
+        rep.written = st.written;
+        rep.quarantined = st.quarantined;
+        rep.bytes = src.reader().stats().bytes;
+        rep.fixed_timestamps = src.reader().stats().fixed_timestamps;
+        Ok(rep)
+    }
+}
+
+/// Ingest capture files and directories into the lake.
+pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyhow::Result<IngestReport> {
+    let start = Instant::now();
+    let (files, errs) = input::expand_paths(paths);
+    let tx = lake.begin(&opts.sensor, opts.writer.clone())?;
+    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut ctx = Ctx { lake, tx, opts, report: IngestReport::default(), bar };
+    ctx.report.path_errors = errs.iter().map(|e| e.to_string()).collect();
+    for e in &ctx.report.path_errors {
+        eprintln!("error: {e}");
+    }
+    for f in &files {
+        if let Some(b) = &ctx.bar {
+            b.set_message(f.display().to_string());
+        }
+        let rep = ctx.file(f)?;
+        if let FileStatus::Unreadable(r) = &rep.status {
+            let msg = format!("error: {}: cannot read: {r}", f.display());
+            match &ctx.bar {
+                Some(b) => b.println(msg),
+                None => eprintln!("{msg}"),
+            }
+        }
+        ctx.report.files.push(rep);
+    }
+    if let Some(b) = &ctx.bar {
+        b.finish_and_clear();
+    }
+    ctx.report.seconds = start.elapsed().as_secs_f64();
+    Ok(ctx.report)
+}

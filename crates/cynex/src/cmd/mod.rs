@@ -1,0 +1,7 @@
+//! One module per command family.
+
+pub mod demo;
+pub mod gen;
+pub mod ingest;
+pub mod lake;
+pub mod query;
