@@ -31,10 +31,11 @@ QUERIES = [
     """SELECT proto, count(*) AS n, sum(ip_len) AS bytes, avg(ttl) AS avg_ttl
        FROM packets WHERE date = DATE '2026-11-01' AND hour BETWEEN 1 AND 3
        GROUP BY proto ORDER BY proto""",
-    # Backscatter victims from ICMP errors' quoted inner destination.
-    """SELECT inner_dst_ip4, count(*) AS n, count(DISTINCT dst_ip4) AS dsts
-       FROM packets WHERE proto = 1 AND icmp_type = 3
-       GROUP BY inner_dst_ip4 ORDER BY n DESC, inner_dst_ip4 LIMIT 10""",
+    # Backscatter repliers, with ICMP errors' quoted inner destinations.
+    """SELECT src_ip4, count(*) AS n, count(DISTINCT dst_ip4) AS dsts, count(DISTINCT inner_dst_ip4) AS inner_dsts,
+              min(ts) AS first, max(ts) AS last
+       FROM packets WHERE (tags & 1) > 0
+       GROUP BY src_ip4 ORDER BY n DESC, src_ip4 LIMIT 10""",
 ]
 
 
@@ -43,12 +44,17 @@ def norm(v):
         return round(v, 6)
     if hasattr(v, "isoformat"):
         return v.isoformat()
+    if isinstance(v, str) and v.endswith("Z") and "T" in v:
+        # The same instant: arrow writes RFC 3339 with Z, Python's isoformat writes +00:00.
+        return v[:-1] + "+00:00"
     return v
 
 
 def main():
     cynex, data = sys.argv[1], sys.argv[2]
-    files = f"read_parquet('{data}/lake/packets/**/*.parquet', hive_partitioning = true)"
+    # Declare the partition types as cynex does (DuckDB would otherwise read `hour=05` as text).
+    files = (f"read_parquet('{data}/lake/packets/**/*.parquet', hive_partitioning = true, "
+             "hive_types = {'date': DATE, 'hour': INTEGER})")
     con = duckdb.connect()
     failed = 0
     for q in QUERIES:

@@ -213,7 +213,7 @@ impl<W: Write> CaptureWriter<W> {
                 idb.extend_from_slice(&1u16.to_le_bytes());
                 idb.extend_from_slice(&0u16.to_le_bytes());
                 idb.extend_from_slice(&snaplen.to_le_bytes());
-                idb.extend_from_slice(&[9, 0, 1, 0, 6, 0, 0, 0]);
+                idb.extend_from_slice(&[9, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
                 idb.extend_from_slice(&32u32.to_le_bytes());
                 w.write_all(&shb)?;
                 w.write_all(&idb)?;

@@ -107,8 +107,8 @@ pub const IDENTITY_PREFIX: usize = 64 * 1024;
 pub fn identity(path: &Path) -> Result<String> {
     let mut o = open(path)?;
     let mut buf = vec![0u8; IDENTITY_PREFIX];
-    let n = read_up_to(&mut o.reader, &mut buf)
-        .map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+    let n =
+        read_up_to(&mut o.reader, &mut buf).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
     Ok(blake3::hash(&buf[..n]).to_hex().to_string())
 }
 

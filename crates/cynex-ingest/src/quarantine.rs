@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use cynex_model::schema::{quarantine_schema, QUARANTINE_RAW_MAX};
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, PrimitiveBuilder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, PrimitiveBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::error::ArrowError;

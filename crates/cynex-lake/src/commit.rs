@@ -114,20 +114,24 @@ pub(crate) fn read_commits_after(root: &Path, after: u64) -> Result<Vec<Commit>>
         .collect();
     seqs.sort_unstable();
     let mut out = Vec::with_capacity(seqs.len());
-    let mut expect = after + 1;
-    for s in seqs {
+    for (expect, s) in (after + 1..).zip(seqs) {
         let path = dir.join(commit_file_name(s));
         if s != expect {
-            return Err(Error::CorruptLog { path: path.display().to_string(), reason: format!("expected commit {expect}, found {s}") });
+            return Err(Error::CorruptLog {
+                path: path.display().to_string(),
+                reason: format!("expected commit {expect}, found {s}"),
+            });
         }
         let bytes = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
         let c: Commit = serde_json::from_slice(&bytes)
             .map_err(|e| Error::CorruptLog { path: path.display().to_string(), reason: e.to_string() })?;
         if c.seq != s {
-            return Err(Error::CorruptLog { path: path.display().to_string(), reason: format!("names itself commit {}", c.seq) });
+            return Err(Error::CorruptLog {
+                path: path.display().to_string(),
+                reason: format!("names itself commit {}", c.seq),
+            });
         }
         out.push(c);
-        expect += 1;
     }
     Ok(out)
 }

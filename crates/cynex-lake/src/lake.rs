@@ -31,9 +31,7 @@ pub fn valid_sensor_name(s: &str) -> bool {
 }
 
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(format!("fsync {}", dir.display())))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(format!("fsync {}", dir.display())))
 }
 
 /// An exclusive or shared hold on the lake's lock file, released on drop.
@@ -54,7 +52,8 @@ impl Lake {
             fs::create_dir_all(root.join(d)).map_err(io_err(format!("creating {}", root.join(d).display())))?;
         }
         for t in Table::ALL {
-            fs::create_dir_all(root.join(t.name())).map_err(io_err(format!("creating table dir in {}", root.display())))?;
+            fs::create_dir_all(root.join(t.name()))
+                .map_err(io_err(format!("creating table dir in {}", root.display())))?;
         }
         let lake = Lake { root, snapshot: Arc::new(Mutex::new(Snapshot::default())) };
         let _g = lake.lock_exclusive()?;
@@ -155,8 +154,10 @@ impl Lake {
             if lock.try_lock().is_err() {
                 continue;
             }
-            for f in fs::read_dir(&path).map_err(io_err(format!("reading {}", path.display())))?.filter_map(|e| e.ok()) {
-                let rel = format!("{STAGING_DIR}/{}/{}", e.file_name().to_string_lossy(), f.file_name().to_string_lossy());
+            for f in fs::read_dir(&path).map_err(io_err(format!("reading {}", path.display())))?.filter_map(|e| e.ok())
+            {
+                let rel =
+                    format!("{STAGING_DIR}/{}/{}", e.file_name().to_string_lossy(), f.file_name().to_string_lossy());
                 match staged_to_final.get(&rel) {
                     Some(fin) if live.contains(fin) => {
                         tracing::info!(file = %fin, "recovery: completing rename of a committed file");
@@ -185,7 +186,13 @@ impl Lake {
 
     /// Commit: record `add`, `remove` and `sources` as one commit, then move the added files into
     /// place and delete the removed ones. Every removed file must still be live.
-    pub(crate) fn commit(&self, op: &str, add: Vec<FileEntry>, remove: Vec<String>, sources: Vec<SourceProgress>) -> Result<u64> {
+    pub(crate) fn commit(
+        &self,
+        op: &str,
+        add: Vec<FileEntry>,
+        remove: Vec<String>,
+        sources: Vec<SourceProgress>,
+    ) -> Result<u64> {
         let _g = self.lock_exclusive()?;
         self.refresh_locked()?;
         {
@@ -241,10 +248,7 @@ fn remove_empty_parents(root: &Path, file: &Path) {
 }
 
 pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

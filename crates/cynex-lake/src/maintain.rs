@@ -90,7 +90,9 @@ impl Lake {
                     size = 0;
                 }
                 size += f.bytes;
-                runs.last_mut().map(|r| r.push(f));
+                if let Some(r) = runs.last_mut() {
+                    r.push(f);
+                }
             }
             for run in runs.into_iter().filter(|r| r.len() > 1) {
                 let mut tx = self.begin(&sensor, WriterOptions { threads: 1, ..opts.clone() })?;
@@ -119,11 +121,8 @@ impl Lake {
     /// Drop every file whose partition hour ended at or before `cutoff_us`.
     pub fn prune(&self, cutoff_us: i64) -> Result<PruneReport> {
         let snap = self.snapshot()?;
-        let old: Vec<&FileEntry> = snap
-            .files
-            .values()
-            .filter(|f| (f.days * 24 + f.hour as i64 + 1) * 3_600_000_000 <= cutoff_us)
-            .collect();
+        let old: Vec<&FileEntry> =
+            snap.files.values().filter(|f| (f.days * 24 + f.hour as i64 + 1) * 3_600_000_000 <= cutoff_us).collect();
         let report = PruneReport {
             files: old.len() as u64,
             rows: old.iter().map(|f| f.rows).sum(),

@@ -41,13 +41,11 @@ pub struct QuerySession {
 impl QuerySession {
     pub fn open(lake: &Lake, opts: &QueryOptions) -> Result<Self> {
         let guard = lake.lock_shared()?;
-        let mut config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_target_partitions(opts.target_partitions.max(1));
+        let mut config =
+            SessionConfig::new().with_information_schema(true).with_target_partitions(opts.target_partitions.max(1));
         config.options_mut().execution.parquet.pushdown_filters = true;
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
-            .build_arc()?;
+        let runtime =
+            RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit))).build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for t in Table::ALL {
             let dir = lake.root().join(t.name());

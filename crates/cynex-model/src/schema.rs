@@ -79,11 +79,7 @@ pub fn packets_schema() -> SchemaRef {
             f("tcp_seq", UInt32, true),
             f("tcp_ack", UInt32, true),
             f("tcp_window", UInt16, true),
-            f(
-                "tcp_opts",
-                Dictionary(Box::new(Int16), Box::new(Utf8)),
-                true,
-            ),
+            f("tcp_opts", Dictionary(Box::new(Int16), Box::new(Utf8)), true),
             f("tcp_mss", UInt16, true),
             f("tcp_wscale", UInt8, true),
             f("tcp_tsval", UInt32, true),

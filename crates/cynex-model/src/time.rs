@@ -60,12 +60,7 @@ pub fn rfc3339_us(ts_us: i64) -> String {
     let us = ts_us.rem_euclid(1_000_000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{us:06}Z", s / 3600, (s / 60) % 60, s % 60)
 }
 
 /// Parse an RFC 3339 UTC timestamp (`2026-11-01T00:00:00Z`, optional fraction, `Z` or `+00:00`)
@@ -77,10 +72,7 @@ pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     }
     let (date, rest) = s.split_once(['T', ' '])?;
     let days = parse_date(date)?;
-    let rest = rest
-        .strip_suffix('Z')
-        .or_else(|| rest.strip_suffix("+00:00"))
-        .unwrap_or(rest);
+    let rest = rest.strip_suffix('Z').or_else(|| rest.strip_suffix("+00:00")).unwrap_or(rest);
     let (hms, frac) = rest.split_once('.').unwrap_or((rest, ""));
     let mut it = hms.split(':');
     let h: i64 = it.next()?.parse().ok()?;
@@ -124,7 +116,7 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(date_string(0), "1970-01-01");
-        assert_eq!(parse_date("2026-11-25"), Some(20_417));
+        assert_eq!(parse_date("2026-11-25"), Some(20_782));
         assert_eq!(parse_date("2026-02-30"), None);
     }
 

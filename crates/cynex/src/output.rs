@@ -17,13 +17,18 @@ pub enum Format {
 }
 
 /// Write `batches` to `w` in `format`.
-pub fn write_batches(w: &mut dyn Write, format: Format, schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<()> {
+pub fn write_batches(
+    w: &mut dyn Write,
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow::Result<()> {
     match format {
         Format::Table => {
             let t = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
             if batches.iter().all(|b| b.num_rows() == 0) {
                 // Show the header even when there are no rows.
-                let empty = RecordBatch::new_empty(schema.clone());
+                let empty = RecordBatch::new_empty(std::sync::Arc::clone(schema));
                 writeln!(w, "{}", datafusion::arrow::util::pretty::pretty_format_batches(&[empty])?)?;
             } else {
                 writeln!(w, "{t}")?;
@@ -32,7 +37,7 @@ pub fn write_batches(w: &mut dyn Write, format: Format, schema: &SchemaRef, batc
         Format::Csv => {
             let mut cw = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *w);
             if batches.is_empty() {
-                cw.write(&RecordBatch::new_empty(schema.clone()))?;
+                cw.write(&RecordBatch::new_empty(std::sync::Arc::clone(schema)))?;
             }
             for b in batches {
                 cw.write(b)?;
@@ -44,9 +49,6 @@ pub fn write_batches(w: &mut dyn Write, format: Format, schema: &SchemaRef, batc
                 jw.write(b)?;
             }
             jw.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                w.write_all(b"[]")?;
-            }
             w.write_all(b"\n")?;
         }
         Format::Ndjson => {
@@ -74,7 +76,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

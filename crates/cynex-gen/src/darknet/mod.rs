@@ -97,13 +97,12 @@ impl Tool {
 }
 
 /// Ports scanners commonly target.
-const COMMON_PORTS: [u16; 20] = [
-    80, 443, 22, 8080, 3389, 445, 23, 5900, 8443, 21, 25, 3306, 6379, 9200, 27017, 5432, 1433, 8888, 7547, 5555,
-];
+const COMMON_PORTS: [u16; 20] =
+    [80, 443, 22, 8080, 3389, 445, 23, 5900, 8443, 21, 25, 3306, 6379, 9200, 27017, 5432, 1433, 8888, 7547, 5555];
 /// Nmap's most frequently probed ports (nmap-services top ports).
 const NMAP_PORTS: [u16; 30] = [
-    80, 23, 443, 21, 22, 25, 3389, 110, 445, 139, 143, 53, 135, 3306, 8080, 1723, 111, 995, 993, 5900, 1025, 587,
-    8888, 199, 1720, 465, 548, 113, 81, 6001,
+    80, 23, 443, 21, 22, 25, 3389, 110, 445, 139, 143, 53, 135, 3306, 8080, 1723, 111, 995, 993, 5900, 1025, 587, 8888,
+    199, 1720, 465, 548, 113, 81, 6001,
 ];
 
 #[derive(Debug, Clone)]
@@ -325,10 +324,17 @@ impl Gen {
             g.sources.push(src);
         }
         let ramp = 7_200.0f64.min((dur - t0) / 2.0).max(1.0);
-        g.pops.push(Pop { sources: start..g.sources.len(), alias: Alias::new(&vec![1.0; surge_n]), ramp: Some((t0, ramp)) });
+        g.pops.push(Pop {
+            sources: start..g.sources.len(),
+            alias: Alias::new(&vec![1.0; surge_n]),
+            ramp: Some((t0, ramp)),
+        });
+        // During the ramp only part of the bots are active (half on average): the candidate rate is
+        // raised so the campaign still sends its share.
+        let active_secs = ((dur - t0) - ramp / 2.0).max(1.0);
         streams.push(Stream {
             kind: StreamKind::Pop(g.pops.len() - 1),
-            mean_gap: (dur - t0).max(1.0) / (surge_share * n) / DIURNAL_MAX,
+            mean_gap: active_secs / (surge_share * n) / DIURNAL_MAX,
             diurnal: true,
             t0,
             t1: dur,
@@ -353,7 +359,7 @@ impl Gen {
         let bs_packets = 0.12 * n;
         let attacks = clamp(bs_packets / 2_000.0, 3, 5_000);
         for i in 0..attacks {
-            let tiny = i % 5 == 4;
+            let tiny = i % 5 == 1;
             let (packets, rate) = if tiny {
                 (setup.range(3, 20) as f64, 0.02 + setup.f64() * 0.1)
             } else {
@@ -361,7 +367,8 @@ impl Gen {
             };
             let len = (packets / rate).clamp(90.0, dur * 0.5);
             let t0 = setup.f64() * (dur - len).max(0.0);
-            let vector = *setup.pick(&[Vector::SynAck, Vector::SynAck, Vector::Rst, Vector::IcmpUnreach, Vector::EchoReply]);
+            let vector =
+                *setup.pick(&[Vector::SynAck, Vector::SynAck, Vector::Rst, Vector::IcmpUnreach, Vector::EchoReply]);
             let victim = fresh_ip(&mut setup);
             g.attacks.push(Attack {
                 victim,
@@ -374,7 +381,13 @@ impl Gen {
                 bucket_at: i64::MIN,
                 max_60s: 0,
             });
-            streams.push(Stream { kind: StreamKind::Attack(i), mean_gap: len / packets, diurnal: false, t0, t1: t0 + len });
+            streams.push(Stream {
+                kind: StreamKind::Attack(i),
+                mean_gap: len / packets,
+                diurnal: false,
+                t0,
+                t1: t0 + len,
+            });
         }
         g.streams = streams;
         Ok(g)
@@ -474,7 +487,11 @@ impl Gen {
                 let old = s.tool == Tool::Zmap;
                 let dport = if s.ports.is_empty() {
                     // Research scanners sweep common and random ports alike.
-                    if r.chance(0.5) { *r.pick(&COMMON_PORTS) } else { 1 + r.below(65_535) as u16 }
+                    if r.chance(0.5) {
+                        *r.pick(&COMMON_PORTS)
+                    } else {
+                        1 + r.below(65_535) as u16
+                    }
                 } else {
                     *r.pick(&s.ports)
                 };
@@ -519,7 +536,15 @@ impl Gen {
             }
             Tool::Unknown => (
                 Ip4 { src: s.ip, dst, ttl: 64 - s.hops, id: r.u16(), df: true },
-                Tcp { sport: 1024 + r.below(64_511) as u16, dport: s.ports[0], seq: r.u32(), ack: 0, flags: 0x02, window: s.window, opts: &[] },
+                Tcp {
+                    sport: 1024 + r.below(64_511) as u16,
+                    dport: s.ports[0],
+                    seq: r.u32(),
+                    ack: 0,
+                    flags: 0x02,
+                    window: s.window,
+                    opts: &[],
+                },
             ),
         };
         let frame = self.fb.ipv4_tcp(&ip, &tcp);
@@ -602,7 +627,8 @@ impl Gen {
         let frame = match r.below(10) {
             0..=4 => {
                 let windows = r.chance(0.5);
-                let ip = Ip4 { src, dst, ttl: if windows { 128 } else { 64 } - (r.below(20) as u8), id: r.u16(), df: true };
+                let ip =
+                    Ip4 { src, dst, ttl: if windows { 128 } else { 64 } - (r.below(20) as u8), id: r.u16(), df: true };
                 let tcp = Tcp {
                     sport: 49_152 + r.below(16_383) as u16,
                     dport: *r.pick(&COMMON_PORTS),
@@ -616,7 +642,11 @@ impl Gen {
             }
             5..=8 => {
                 let (dport, payload): (u16, &[u8]) = *r.pick(&[
-                    (1900, b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n\r\n".as_slice()),
+                    (
+                        1900,
+                        b"M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\n\r\n"
+                            .as_slice(),
+                    ),
                     (123, &[0x17, 0x00, 0x03, 0x2a, 0, 0, 0, 0]),
                     (161, &[0x30, 0x26, 0x02, 0x01, 0x01, 0x04, 0x06, b'p', b'u', b'b', b'l', b'i', b'c']),
                     (11_211, b"\x00\x01\x00\x00\x00\x01\x00\x00stats\r\n"),
@@ -641,8 +671,11 @@ impl Gen {
         let r = &mut self.rng;
         let ip = Ip4 { src, dst, ttl: 64 - (r.below(30) as u8), id: r.u16(), df: true };
         // A host configured with a wrong (now dark) server address: one syslog, NTP or DNS packet.
-        let (dport, payload): (u16, &[u8]) =
-            *r.pick(&[(514, b"<13>Nov  1 00:00:00 host app: started".as_slice()), (123, &[0x1b; 48]), (53, &[0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1])]);
+        let (dport, payload): (u16, &[u8]) = *r.pick(&[
+            (514, b"<13>Nov  1 00:00:00 host app: started".as_slice()),
+            (123, &[0x1b; 48]),
+            (53, &[0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]),
+        ]);
         let frame = self.fb.ipv4_udp(&ip, 1024 + r.below(64_511) as u16, dport, payload);
         out.write(ts, frame)
     }
@@ -656,7 +689,15 @@ impl Gen {
         // Dark IPv6 space: 2001:db8:d00d::/48 (documentation prefix, RFC 3849).
         let mut dst = [0x20, 0x01, 0x0d, 0xb8, 0xd0, 0x0d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         dst[8..].copy_from_slice(&r.next_u64().to_be_bytes());
-        let tcp = Tcp { sport: 1024 + r.below(64_511) as u16, dport: *r.pick(&COMMON_PORTS), seq: r.u32(), ack: 0, flags: 0x02, window: 64_800, opts: opts::LINUX };
+        let tcp = Tcp {
+            sport: 1024 + r.below(64_511) as u16,
+            dport: *r.pick(&COMMON_PORTS),
+            seq: r.u32(),
+            ack: 0,
+            flags: 0x02,
+            window: 64_800,
+            opts: opts::LINUX,
+        };
         let frame = self.fb.ipv6_tcp(src, dst, 64 - (r.below(20) as u8), &tcp);
         out.write(ts, frame)
     }

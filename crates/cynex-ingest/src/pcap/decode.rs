@@ -27,7 +27,11 @@ pub mod linktype {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The capture cut the frame inside a header.
-    Truncated { header: &'static str, need: usize, have: usize },
+    Truncated {
+        header: &'static str,
+        need: usize,
+        have: usize,
+    },
     /// A header field makes no sense (wrong IP version, header length below the minimum).
     BadHeader(String),
     UnsupportedLinkType(u16),
@@ -218,7 +222,12 @@ fn ipv6(b: &[u8], r: &mut PacketRecord) -> Result<()> {
 /// Walk IPv6 extension headers from `off`. Returns the upper-layer protocol, its offset, and the
 /// fragment header's (offset in bytes, more-fragments, identification) if there was one.
 #[allow(clippy::type_complexity)]
-fn ipv6_ext_chain(mut next: u8, b: &[u8], mut off: usize, strict: bool) -> Result<(u8, usize, Option<(u16, bool, u32)>)> {
+fn ipv6_ext_chain(
+    mut next: u8,
+    b: &[u8],
+    mut off: usize,
+    strict: bool,
+) -> Result<(u8, usize, Option<(u16, bool, u32)>)> {
     let mut frag = None;
     for _ in 0..16 {
         let len = match next {

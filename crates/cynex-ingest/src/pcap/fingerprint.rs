@@ -78,9 +78,9 @@ pub fn fingerprint(r: &PacketRecord) -> u16 {
 /// TOCS 2006; CAIDA Corsaro3 dos plugin `libcorsaro/plugins/corsaro_dos.c`).
 pub fn is_backscatter(r: &PacketRecord) -> bool {
     match (r.proto, r.icmp_type) {
-        (Some(proto::TCP), _) => r
-            .tcp_flags
-            .is_some_and(|x| x & (f::SYN | f::ACK) == (f::SYN | f::ACK) || x & f::RST != 0),
+        (Some(proto::TCP), _) => {
+            r.tcp_flags.is_some_and(|x| x & (f::SYN | f::ACK) == (f::SYN | f::ACK) || x & f::RST != 0)
+        }
         // Echo reply 0, unreachable 3, source quench 4, redirect 5, time exceeded 11, parameter
         // problem 12, timestamp reply 14, information reply 16, address mask reply 18.
         (Some(proto::ICMP), Some(t)) => matches!(t, 0 | 3 | 4 | 5 | 11 | 12 | 14 | 16 | 18),

@@ -249,7 +249,7 @@ impl<R: Read> CaptureReader<R> {
         };
         let blen = u32_at(&b[4..], swapped);
         let (major, minor) = (u16_at(&b[12..], swapped), u16_at(&b[14..], swapped));
-        if blen < 28 || blen % 4 != 0 || blen > MAX_BLOCK {
+        if blen < 28 || !blen.is_multiple_of(4) || blen > MAX_BLOCK {
             return Err(format!("pcapng section header length {blen} is invalid"));
         }
         if major != 1 {
@@ -261,9 +261,7 @@ impl<R: Read> CaptureReader<R> {
         }
         let trailer = u32_at(&self.buf[self.pos + blen as usize - 4..], swapped);
         if trailer != blen {
-            return Err(format!(
-                "pcapng block total length in header {blen} and trailer {trailer} don't match"
-            ));
+            return Err(format!("pcapng block total length in header {blen} and trailer {trailer} don't match"));
         }
         self.state = State::PcapNg { swapped, section_ok: true, interfaces: Vec::new(), last_ts_us: 0 };
         self.advance(blen as usize);
@@ -335,7 +333,9 @@ impl<R: Read> CaptureReader<R> {
             return None;
         }
         if have < hl {
-            return Some(Item::Bad(self.bad(have, format!("truncated record header at end of file: {have} of {hl} bytes"))));
+            return Some(Item::Bad(
+                self.bad(have, format!("truncated record header at end of file: {have} of {hl} bytes")),
+            ));
         }
         let h = &self.buf[self.pos..self.pos + hl];
         let ts_sec = u32_at(h, swapped);
@@ -344,9 +344,9 @@ impl<R: Read> CaptureReader<R> {
         let orig_len = u32_at(&h[12..], swapped);
         if caplen > MAX_PACKET {
             let off = self.offset();
-            return Some(Item::Bad(self.resync_pcap(format!(
-                "record length {caplen} is absurd (> {MAX_PACKET}) at offset {off}"
-            ))));
+            return Some(Item::Bad(
+                self.resync_pcap(format!("record length {caplen} is absurd (> {MAX_PACKET}) at offset {off}")),
+            ));
         }
         let total = hl + caplen as usize;
         let have = self.ensure(total);
@@ -357,10 +357,9 @@ impl<R: Read> CaptureReader<R> {
             )));
         }
         if caplen > snaplen {
-            return Some(Item::Bad(self.bad(
-                total,
-                format!("record length {caplen} exceeds the file's snap length {snaplen}"),
-            )));
+            return Some(Item::Bad(
+                self.bad(total, format!("record length {caplen} exceeds the file's snap length {snaplen}")),
+            ));
         }
         let limit = if nanos { 1_000_000_000 } else { 1_000_000 };
         if frac >= limit {
@@ -432,7 +431,9 @@ impl<R: Read> CaptureReader<R> {
             if btype == SHB {
                 let have = self.ensure(28);
                 if have < 28 {
-                    return Some(Item::Bad(self.bad(have, format!("truncated section header at end of file: {have} bytes"))));
+                    return Some(Item::Bad(
+                        self.bad(have, format!("truncated section header at end of file: {have} bytes")),
+                    ));
                 }
                 match self.check_shb() {
                     Ok(()) => continue,
@@ -448,24 +449,32 @@ impl<R: Read> CaptureReader<R> {
             if blen < 12 {
                 return Some(Item::Bad(self.resync_pcapng(format!("block has a length of {blen} < 12"))));
             }
-            if blen % 4 != 0 {
-                return Some(Item::Bad(self.resync_pcapng(format!("block has a length of {blen} that is not a multiple of 4"))));
+            if !blen.is_multiple_of(4) {
+                return Some(Item::Bad(
+                    self.resync_pcapng(format!("block has a length of {blen} that is not a multiple of 4")),
+                ));
             }
             if blen > MAX_BLOCK {
                 return Some(Item::Bad(self.resync_pcapng(format!("block length {blen} is absurd (> {MAX_BLOCK})"))));
             }
             let have = self.ensure(blen as usize);
             if have < blen as usize {
-                return Some(Item::Bad(self.bad(have, format!("truncated block at end of file: length {blen}, {have} bytes remain"))));
+                return Some(Item::Bad(
+                    self.bad(have, format!("truncated block at end of file: length {blen}, {have} bytes remain")),
+                ));
             }
             let trailer = u32_at(&self.buf[self.pos + blen as usize - 4..], swapped);
             if trailer != blen {
-                return Some(Item::Bad(self.resync_pcapng(format!(
-                    "block total length in header {blen} and trailer {trailer} don't match"
-                ))));
+                return Some(Item::Bad(
+                    self.resync_pcapng(format!(
+                        "block total length in header {blen} and trailer {trailer} don't match"
+                    )),
+                ));
             }
             if !section_ok {
-                return Some(Item::Bad(self.bad(blen as usize, "block inside a section that could not be read".into())));
+                return Some(Item::Bad(
+                    self.bad(blen as usize, "block inside a section that could not be read".into()),
+                ));
             }
             match btype {
                 1 => {
@@ -537,11 +546,23 @@ impl<R: Read> CaptureReader<R> {
         let parsed = match btype {
             6 if blen >= 32 => {
                 let ts = ((u32_at(&b[12..], swapped) as u64) << 32) | u32_at(&b[16..], swapped) as u64;
-                Ok((u32_at(&b[8..], swapped) as usize, Some(ts), u32_at(&b[20..], swapped), u32_at(&b[24..], swapped), 28))
+                Ok((
+                    u32_at(&b[8..], swapped) as usize,
+                    Some(ts),
+                    u32_at(&b[20..], swapped),
+                    u32_at(&b[24..], swapped),
+                    28,
+                ))
             }
             2 if blen >= 32 => {
                 let ts = ((u32_at(&b[12..], swapped) as u64) << 32) | u32_at(&b[16..], swapped) as u64;
-                Ok((u16_at(&b[8..], swapped) as usize, Some(ts), u32_at(&b[20..], swapped), u32_at(&b[24..], swapped), 28))
+                Ok((
+                    u16_at(&b[8..], swapped) as usize,
+                    Some(ts),
+                    u32_at(&b[20..], swapped),
+                    u32_at(&b[24..], swapped),
+                    28,
+                ))
             }
             3 if blen >= 16 => {
                 let orig = u32_at(&b[8..], swapped);
@@ -603,13 +624,15 @@ impl<R: Read> CaptureReader<R> {
             swapped
         };
         let len = u32_at(&self.buf[at + 4..], sw) as usize;
-        len >= 12 && len % 4 == 0 && len <= MAX_BLOCK as usize && at + len <= self.end && u32_at(&self.buf[at + len - 4..], sw) as usize == len
+        len >= 12
+            && len.is_multiple_of(4)
+            && len <= MAX_BLOCK as usize
+            && at + len <= self.end
+            && u32_at(&self.buf[at + len - 4..], sw) as usize == len
     }
 
     fn resync_pcapng(&mut self, reason: String) -> QuarantineRecord {
-        let State::PcapNg { swapped, .. } = self.state else {
-            unreachable!("resync_pcapng on a pcap reader")
-        };
+        let State::PcapNg { swapped, .. } = self.state else { unreachable!("resync_pcapng on a pcap reader") };
         let window = GARBAGE_CHUNK + MAX_PACKET as usize + 64 * 1024;
         let have = self.ensure(window);
         let limit = have.min(GARBAGE_CHUNK);

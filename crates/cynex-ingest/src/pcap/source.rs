@@ -97,7 +97,8 @@ impl<R: Read> PcapSource<R> {
                             self.stats.written += 1;
                         }
                         Err(e) => {
-                            let q = QuarantineRecord::new("pcap", &self.source, frame.offset, e.to_string(), frame.data);
+                            let q =
+                                QuarantineRecord::new("pcap", &self.source, frame.offset, e.to_string(), frame.data);
                             self.quarantine.push(q);
                             self.stats.quarantined += 1;
                         }

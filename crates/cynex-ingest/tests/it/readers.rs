@@ -24,10 +24,18 @@ struct Pcap {
 
 impl Pcap {
     fn u32(&self, v: u32) -> [u8; 4] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn u16(&self, v: u16) -> [u8; 2] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn file(&self, frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
         let magic = match (self.nanos, self.modified) {
@@ -90,10 +98,18 @@ struct Ng {
 
 impl Ng {
     fn u32(&self, v: u32) -> [u8; 4] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn u16(&self, v: u16) -> [u8; 2] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn block(&mut self, t: u32, body: &[u8]) {
         let len = 12 + body.len().div_ceil(4) * 4;

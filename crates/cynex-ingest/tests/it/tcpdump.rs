@@ -93,12 +93,12 @@ fn parse_line(line: &str) -> Option<Expect> {
     Some(e)
 }
 
-fn ours(p: &PacketRecord) -> (Option<(IpAddr, Option<u16>)>, Option<(IpAddr, Option<u16>)>) {
-    let ip = |v4: Option<u32>, v6: Option<[u8; 16]>| v4.map(|a| IpAddr::V4(a.into())).or(v6.map(|a| IpAddr::V6(a.into())));
-    (
-        ip(p.src_ip4, p.src_ip6).map(|a| (a, p.src_port)),
-        ip(p.dst_ip4, p.dst_ip6).map(|a| (a, p.dst_port)),
-    )
+type Endpoint = Option<(IpAddr, Option<u16>)>;
+
+fn ours(p: &PacketRecord) -> (Endpoint, Endpoint) {
+    let ip =
+        |v4: Option<u32>, v6: Option<[u8; 16]>| v4.map(|a| IpAddr::V4(a.into())).or(v6.map(|a| IpAddr::V6(a.into())));
+    (ip(p.src_ip4, p.src_ip6).map(|a| (a, p.src_port)), ip(p.dst_ip4, p.dst_ip6).map(|a| (a, p.dst_port)))
 }
 
 #[test]

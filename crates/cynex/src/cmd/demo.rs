@@ -16,7 +16,13 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
     let pcap = demo_dir.join("darknet-2026-11-01.pcap");
     let truth = gen::default_truth_path(&pcap);
     let cfg = DarknetConfig { packets, ..Default::default() };
-    writeln!(w, "1/3 synthesizing {} packets of darknet traffic on {} -> {}", thousands(packets), cfg.dark, pcap.display())?;
+    writeln!(
+        w,
+        "1/3 synthesizing {} packets of darknet traffic on {} -> {}",
+        thousands(packets),
+        cfg.dark,
+        pcap.display()
+    )?;
     let t = gen::darknet(&cfg, &pcap, &truth)?;
     writeln!(
         w,
@@ -29,7 +35,7 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
     let lake = Lake::open(data.join("lake"))?;
     writeln!(w, "2/3 ingesting into {}", lake.root().display())?;
     let opts = ingest::IngestOptions { sensor: "demo-darknet".into(), ..Default::default() };
-    let rep = ingest::ingest_pcap(&lake, &[pcap.clone()], &opts)?;
+    let rep = ingest::ingest_pcap(&lake, std::slice::from_ref(&pcap), &opts)?;
     writeln!(w, "{}", rep.summary(lake.root(), &opts.sensor))?;
     writeln!(w, "3/3 a first look at the lake")?;
     lakecmd::stats(&lake, Format::Table, w)?;

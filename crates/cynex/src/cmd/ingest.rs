@@ -93,7 +93,9 @@ impl IngestReport {
 
     /// The closing summary.
     pub fn summary(&self, lake: &Path, sensor: &str) -> String {
-        let n = |s: FileStatus| self.files.iter().filter(|f| std::mem::discriminant(&f.status) == std::mem::discriminant(&s)).count();
+        let n = |s: FileStatus| {
+            self.files.iter().filter(|f| std::mem::discriminant(&f.status) == std::mem::discriminant(&s)).count()
+        };
         let mut out = format!(
             "ingested {} of {} input(s) into {} (sensor {sensor})",
             n(FileStatus::Ingested) + n(FileStatus::Resumed),
@@ -132,7 +134,8 @@ impl IngestReport {
 }
 
 fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     let mut q = QuarantineColumns::default();
     for r in recs {
         q.append(now, r);
@@ -224,7 +227,13 @@ impl Ctx<'_> {
             Ok(r) => r,
             Err(e) => {
                 // Keep what we could read in quarantine, and remember the verdict.
-                let q = QuarantineRecord::new("pcap", &shown_path, 0, format!("not a readable capture: {}", e.reason), &e.head);
+                let q = QuarantineRecord::new(
+                    "pcap",
+                    &shown_path,
+                    0,
+                    format!("not a readable capture: {}", e.reason),
+                    &e.head,
+                );
                 self.tx.write(Table::Quarantine, quarantine_batch(std::slice::from_ref(&q))?)?;
                 rep.read = 1;
                 rep.quarantined = 1;
@@ -245,7 +254,8 @@ impl Ctx<'_> {
         if resume_from > 0 {
             rep.status = FileStatus::Resumed;
         }
-        let mut src = PcapSource::new(reader, &shown_path, self.opts.batch_rows, resume_from);
+        let batch_rows = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
+        let mut src = PcapSource::new(reader, &shown_path, batch_rows, resume_from);
         let mut since_commit = 0u64;
         let mut shown = 0usize;
         let mut last_bytes = 0u64;
@@ -303,8 +313,10 @@ pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyh
     let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });

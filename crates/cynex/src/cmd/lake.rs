@@ -32,7 +32,11 @@ pub fn stats(lake: &Lake, format: Format, w: &mut dyn Write) -> anyhow::Result<(
         }
         Format::Table => {
             writeln!(w, "lake {}", lake.root().display())?;
-            writeln!(w, "{:<11} {:>7} {:>14} {:>10} {:>8} {:>6}  time range", "table", "files", "rows", "size", "B/row", "parts")?;
+            writeln!(
+                w,
+                "{:<11} {:>7} {:>14} {:>10} {:>8} {:>6}  time range",
+                "table", "files", "rows", "size", "B/row", "parts"
+            )?;
             for s in &stats {
                 let range = match (s.min_ts, s.max_ts) {
                     (Some(a), Some(b)) => format!("{} .. {}", rfc3339_us(a), rfc3339_us(b)),

@@ -15,15 +15,30 @@ fn generate_ingest_query_and_reingest_is_a_noop() {
     // Same input again, and again under another name: nothing new.
     let copy = dir.path().join("copy.pcap");
     std::fs::copy(&pcap, &copy).unwrap();
-    let out = ok(&cynex(dir.path(), &["ingest", "pcap", pcap.to_str().unwrap(), copy.to_str().unwrap(), "--sensor", "t1"]));
+    let out =
+        ok(&cynex(dir.path(), &["ingest", "pcap", pcap.to_str().unwrap(), copy.to_str().unwrap(), "--sensor", "t1"]));
     assert!(out.contains("2 already in the lake"), "{out}");
     assert_eq!(query_json(dir.path(), "SELECT count(*) AS n FROM packets")[0]["n"].as_u64(), Some(n));
     // Mirai bots planted by the generator are all seen with the seq == dst fingerprint.
-    let mirai: Vec<&str> = truth["sources"].as_array().unwrap().iter().filter(|s| s["tool"] == "mirai").map(|s| s["ip"].as_str().unwrap()).collect();
+    let mirai: Vec<&str> = truth["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["tool"] == "mirai")
+        .map(|s| s["ip"].as_str().unwrap())
+        .collect();
     let seen = query_json(dir.path(), "SELECT count(DISTINCT src_ip4) AS n FROM packets WHERE fp & 4 > 0");
     assert_eq!(seen[0]["n"].as_u64(), Some(mirai.len() as u64));
     // Output formats.
-    let csv = ok(&cynex(dir.path(), &["query", "--format", "csv", "SELECT dst_port, count(*) AS c FROM packets WHERE proto = 6 GROUP BY 1 ORDER BY 2 DESC LIMIT 3"]));
+    let csv = ok(&cynex(
+        dir.path(),
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT dst_port, count(*) AS c FROM packets WHERE proto = 6 GROUP BY 1 ORDER BY 2 DESC LIMIT 3",
+        ],
+    ));
     assert!(csv.starts_with("dst_port,c\n23,"), "{csv}");
     let table = ok(&cynex(dir.path(), &["query", "SELECT ip4_str(ip4('198.18.0.1')) AS a"]));
     assert!(table.contains("198.18.0.1"), "{table}");
@@ -33,14 +48,37 @@ fn generate_ingest_query_and_reingest_is_a_noop() {
 fn compressed_and_pcapng_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let caps = d.join("captures");
+    std::fs::create_dir(&caps).unwrap();
     for (name, fmt) in [("a.pcap.gz", "pcap"), ("b.pcapng.zst", "pcapng")] {
-        let p = d.join(name);
-        ok(&cynex(d, &["gen", "darknet", "--out", p.to_str().unwrap(), "--packets", "5000", "--duration", "1h", "--format", fmt, "--seed", if fmt == "pcap" { "5" } else { "6" }]));
+        let p = caps.join(name);
+        let truth = d.join(format!("{name}.truth.json"));
+        ok(&cynex(
+            d,
+            &[
+                "gen",
+                "darknet",
+                "--out",
+                p.to_str().unwrap(),
+                "--truth",
+                truth.to_str().unwrap(),
+                "--packets",
+                "5000",
+                "--duration",
+                "1h",
+                "--format",
+                fmt,
+                "--seed",
+                if fmt == "pcap" { "5" } else { "6" },
+            ],
+        ));
     }
-    let out = ok(&cynex(d, &["ingest", "pcap", d.to_str().unwrap(), "--sensor", "z"]));
-    assert!(out.contains("ingested 2 of 2"), "{out}");
-    let t1: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("a.pcap.gz.truth.json")).unwrap()).unwrap();
-    let t2: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("b.pcapng.zst.truth.json")).unwrap()).unwrap();
+    let out = ok(&cynex(d, &["ingest", "pcap", caps.to_str().unwrap(), "--sensor", "z"]));
+    assert!(out.contains("ingested 2 of 2") && out.contains(", 0 quarantined"), "{out}");
+    let t1: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("a.pcap.gz.truth.json")).unwrap()).unwrap();
+    let t2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("b.pcapng.zst.truth.json")).unwrap()).unwrap();
     let n = t1["packets"].as_u64().unwrap() + t2["packets"].as_u64().unwrap();
     assert_eq!(query_json(d, "SELECT count(*) AS n FROM packets")[0]["n"].as_u64(), Some(n));
 }
@@ -55,7 +93,9 @@ fn malformed_corpus_exits_3_and_quarantines_with_places() {
     assert!(out.contains("9 unreadable"), "{out}");
     let rows = query_json(dir.path(), "SELECT source, \"offset\", reason FROM quarantine ORDER BY source");
     assert_eq!(rows.len(), 12, "{rows:?}");
-    assert!(rows.iter().any(|r| r["source"].as_str().unwrap().ends_with("pcapng-packet-before-idb.pcapng") && r["offset"] == 28));
+    assert!(rows
+        .iter()
+        .any(|r| r["source"].as_str().unwrap().ends_with("pcapng-packet-before-idb.pcapng") && r["offset"] == 28));
     // read = written + quarantined, per the summary.
     let summary = out.lines().find(|l| l.contains("records:")).unwrap();
     assert!(summary.contains("read 16 records: 4 packets written, 12 quarantined"), "{summary}");
@@ -87,12 +127,25 @@ fn killed_ingest_resumes_without_loss_or_duplicates() {
     // Several attempts at killing at different points; the last run completes the input.
     for wait_commits in [1usize, 3] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cynex"))
-            .args(["--data", d.to_str().unwrap(), "--quiet", "ingest", "pcap", pcap.to_str().unwrap(), "--sensor", "k", "--commit-every", "30000"])
+            .args([
+                "--data",
+                d.to_str().unwrap(),
+                "--quiet",
+                "ingest",
+                "pcap",
+                pcap.to_str().unwrap(),
+                "--sensor",
+                "k",
+                "--commit-every",
+                "30000",
+            ])
             .spawn()
             .unwrap();
         let start = Instant::now();
         loop {
-            let c = std::fs::read_dir(&commits).map(|r| r.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count()).unwrap_or(0);
+            let c = std::fs::read_dir(&commits)
+                .map(|r| r.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count())
+                .unwrap_or(0);
             if c >= wait_commits || start.elapsed() > Duration::from_secs(60) || child.try_wait().unwrap().is_some() {
                 break;
             }
@@ -118,12 +171,14 @@ fn lake_stats_compact_prune_from_the_cli() {
     let (pcap, truth) = gen(d, 60_000, 3, 3);
     let n = truth["packets"].as_u64().unwrap();
     ok(&cynex(d, &["ingest", "pcap", pcap.to_str().unwrap(), "--sensor", "s", "--commit-every", "10000"]));
-    let stats: serde_json::Value = serde_json::from_str(&ok(&cynex(d, &["lake", "stats", "--format", "json"]))).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&cynex(d, &["lake", "stats", "--format", "json"]))).unwrap();
     assert_eq!(stats[0]["rows"].as_u64(), Some(n));
     let files_before = stats[0]["files"].as_u64().unwrap();
     let out = ok(&cynex(d, &["lake", "compact"]));
     assert!(out.contains("compacted 3 partition(s)"), "{out}");
-    let stats: serde_json::Value = serde_json::from_str(&ok(&cynex(d, &["lake", "stats", "--format", "json"]))).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&cynex(d, &["lake", "stats", "--format", "json"]))).unwrap();
     assert!(stats[0]["files"].as_u64().unwrap() < files_before);
     assert_eq!(stats[0]["rows"].as_u64(), Some(n));
     // The generated data is from 2026-11-01; pruning data older than 1 week removes nothing

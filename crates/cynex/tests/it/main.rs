@@ -33,9 +33,21 @@ pub fn gen(dir: &Path, packets: u64, hours: u64, seed: u64) -> (PathBuf, serde_j
     let pcap = dir.join(format!("cap-{seed}-{packets}.pcap"));
     ok(&cynex(
         dir,
-        &["gen", "darknet", "--out", pcap.to_str().unwrap(), "--packets", &packets.to_string(), "--duration", &format!("{hours}h"), "--seed", &seed.to_string()],
+        &[
+            "gen",
+            "darknet",
+            "--out",
+            pcap.to_str().unwrap(),
+            "--packets",
+            &packets.to_string(),
+            "--duration",
+            &format!("{hours}h"),
+            "--seed",
+            &seed.to_string(),
+        ],
     ));
-    let truth: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{}.truth.json", pcap.display())).unwrap()).unwrap();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.truth.json", pcap.display())).unwrap()).unwrap();
     (pcap, truth)
 }
 
