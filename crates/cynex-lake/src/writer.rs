@@ -5,7 +5,8 @@
 //! Parquet encoding is the expensive part of ingest (../shared/reference/lake.md §4: ~4-5 M
 //! rows/s per core for a narrow schema), so batches are spread round-robin over `threads`
 //! encoders, each writing its own file per partition. Memory is bounded: each encoder keeps at
-//! most [`MAX_OPEN_PARTITIONS`] files open and each buffers at most one row group.
+//! most [`MAX_OPEN_PARTITIONS`] files open, closes files idle for a few batches (time-ordered input
+//! has moved on), and each open file buffers at most one row group.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -30,6 +31,9 @@ use crate::{io_err, Error, Result};
 
 /// Files an encoder keeps open at once; past it the least recently written is closed.
 pub(crate) const MAX_OPEN_PARTITIONS: usize = 16;
+/// A file not written for this many batches is closed: time-ordered input has moved on to a newer
+/// partition, and an open file holds its whole unfinished row group in memory.
+const IDLE_BATCHES: u64 = 8;
 
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
@@ -204,6 +208,14 @@ impl EncoderState {
         f.min_ts = f.min_ts.min(mn);
         f.max_ts = f.max_ts.max(mx);
         f.last_use = self.tick;
+        let idle: Vec<_> =
+            self.open.iter().filter(|(_, f)| f.last_use + IDLE_BATCHES < self.tick).map(|(k, _)| *k).collect();
+        for k in idle {
+            if let Some(f) = self.open.remove(&k) {
+                let entry = self.close(f)?;
+                self.closed.push(entry);
+            }
+        }
         Ok(())
     }
 
