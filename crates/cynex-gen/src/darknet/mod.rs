@@ -351,19 +351,22 @@ impl Gen {
         let bg_n = clamp(n / 50.0, 100, 1_000_000);
         g.background = (0..bg_n).map(|_| public_ip(&mut setup, &dark)).collect();
         g.background_alias = Alias::zipf(bg_n, 1.0);
-        for (kind, share) in [(StreamKind::Background, 0.15), (StreamKind::Misconfig, 0.005), (StreamKind::V6, 0.005)] {
+        for (kind, share) in [(StreamKind::Background, 0.17), (StreamKind::Misconfig, 0.005), (StreamKind::V6, 0.005)] {
             streams.push(Stream { kind, mean_gap: dur / (share * n) / DIURNAL_MAX, diurnal: true, t0: 0.0, t1: dur });
         }
         // Backscatter: victims of spoofed floods answering into the dark block. One in five
         // attacks is tiny (below CAIDA's dos thresholds) so detectors must not report everything.
         let bs_packets = 0.12 * n;
         let attacks = clamp(bs_packets / 2_000.0, 3, 5_000);
+        // Shares of all streams add up to 1; the tiny attacks' few packets are not counted, so the
+        // full backscatter share goes to the others.
+        let big_attacks = attacks - (attacks + 3) / 5;
         for i in 0..attacks {
             let tiny = i % 5 == 1;
             let (packets, rate) = if tiny {
                 (setup.range(3, 20) as f64, 0.02 + setup.f64() * 0.1)
             } else {
-                (bs_packets / attacks as f64 * (0.3 + setup.f64() * 1.4), 1.5 + setup.f64() * 10.0)
+                (bs_packets / big_attacks as f64 * (0.3 + setup.f64() * 1.4), 1.5 + setup.f64() * 10.0)
             };
             let len = (packets / rate).clamp(90.0, dur * 0.5);
             let t0 = setup.f64() * (dur - len).max(0.0);
@@ -706,14 +709,22 @@ impl Gen {
         let dur = self.cfg.duration_s as f64;
         // Min-heap on (time in ns, stream index); integer keys keep the order total.
         let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-        let streams = std::mem::take(&mut self.streams);
+        let day_offset = (self.cfg.start_us.rem_euclid(86_400_000_000)) as f64 / 1e6;
+        // Over a part of a day the diurnal curve does not average 1: scale the diurnal streams so
+        // the capture still holds about `packets` packets whatever its start and duration.
+        let samples = 1_000;
+        let mean_d = (0..samples).map(|k| diurnal(day_offset + dur * (k as f64 + 0.5) / samples as f64)).sum::<f64>()
+            / samples as f64;
+        let mut streams = std::mem::take(&mut self.streams);
+        for s in streams.iter_mut().filter(|s| s.diurnal) {
+            s.mean_gap *= mean_d;
+        }
         for (i, s) in streams.iter().enumerate() {
             let t = s.t0 + self.rng.exp(s.mean_gap);
             if t < s.t1 {
                 heap.push(Reverse(((t * 1e9) as u64, i)));
             }
         }
-        let day_offset = (self.cfg.start_us.rem_euclid(86_400_000_000)) as f64 / 1e6;
         while let Some(Reverse((tn, i))) = heap.pop() {
             let t = tn as f64 / 1e9;
             if t >= dur || out.packets >= self.cfg.packets {
