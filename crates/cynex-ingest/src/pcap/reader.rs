@@ -544,25 +544,13 @@ impl<R: Read> CaptureReader<R> {
         let b = &self.buf[self.pos..self.pos + blen];
         // (interface, timestamp ticks, captured length, original length, data start)
         let parsed = match btype {
-            6 if blen >= 32 => {
+            // EPB (6) and the obsolete PB (2) share a layout; PB's interface id is 16 bits
+            // followed by a 16-bit drop count.
+            6 | 2 if blen >= 32 => {
                 let ts = ((u32_at(&b[12..], swapped) as u64) << 32) | u32_at(&b[16..], swapped) as u64;
-                Ok((
-                    u32_at(&b[8..], swapped) as usize,
-                    Some(ts),
-                    u32_at(&b[20..], swapped),
-                    u32_at(&b[24..], swapped),
-                    28,
-                ))
-            }
-            2 if blen >= 32 => {
-                let ts = ((u32_at(&b[12..], swapped) as u64) << 32) | u32_at(&b[16..], swapped) as u64;
-                Ok((
-                    u16_at(&b[8..], swapped) as usize,
-                    Some(ts),
-                    u32_at(&b[20..], swapped),
-                    u32_at(&b[24..], swapped),
-                    28,
-                ))
+                let ifid =
+                    if btype == 6 { u32_at(&b[8..], swapped) as usize } else { u16_at(&b[8..], swapped) as usize };
+                Ok((ifid, Some(ts), u32_at(&b[20..], swapped), u32_at(&b[24..], swapped), 28))
             }
             3 if blen >= 16 => {
                 let orig = u32_at(&b[8..], swapped);
