@@ -522,7 +522,8 @@ impl Gen {
             }
             Tool::Nmap => {
                 let dport = *r.pick(&s.ports);
-                let ttl = (37 + r.below(23) as u8).saturating_sub(s.hops / 4);
+                // Nmap picks a random TTL in 37-59 per probe when --ttl is not given (tcpip.cc L533).
+                let ttl = 37 + r.below(23) as u8;
                 (
                     Ip4 { src: s.ip, dst, ttl, id: r.u16(), df: false },
                     Tcp { sport: s.sport, dport, seq: s.key, ack: 0, flags: 0x02, window: 1024, opts: opts::MSS1460 },
