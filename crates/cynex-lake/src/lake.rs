@@ -57,8 +57,15 @@ impl Lake {
         }
         let lake = Lake { root, snapshot: Arc::new(Mutex::new(Snapshot::default())) };
         let _g = lake.lock_exclusive()?;
-        lake.refresh_locked()?;
-        lake.recover_locked()?;
+        // The snapshot is empty here, so this reads the whole log once; recovery reuses it.
+        let all = read_commits_after(&lake.root, 0)?;
+        {
+            let mut s = lake.snap();
+            for c in &all {
+                s.apply(c);
+            }
+        }
+        lake.recover_locked(&all)?;
         Ok(lake)
     }
 
@@ -120,11 +127,10 @@ impl Lake {
 
     /// Under the exclusive lock: finish renames of committed files, delete files that commits
     /// removed, and delete staging left by writers that died before committing.
-    fn recover_locked(&self) -> Result<()> {
-        let all = read_commits_after(&self.root, 0)?;
+    fn recover_locked(&self, all: &[Commit]) -> Result<()> {
         let mut staged_to_final = std::collections::HashMap::new();
         let mut removed = BTreeSet::new();
-        for c in &all {
+        for c in all {
             for f in &c.add {
                 staged_to_final.insert(f.staged.clone(), f.path.clone());
             }

@@ -324,7 +324,7 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn next_pcap(&mut self) -> Option<Item<'_>> {
-        let State::Pcap { swapped, nanos, modified, snaplen, linktype, last_ts_sec } = self.state else {
+        let State::Pcap { swapped, nanos, modified, snaplen, linktype, .. } = self.state else {
             unreachable!("next_pcap on a pcapng reader")
         };
         let hl = if modified { 24 } else { 16 };
@@ -370,8 +370,9 @@ impl<R: Read> CaptureReader<R> {
         let ts_us = ts_sec as i64 * 1_000_000 + sub_us;
         let offset = self.offset();
         let start = self.pos + hl;
-        self.state = State::Pcap { swapped, nanos, modified, snaplen, linktype, last_ts_sec: Some(ts_sec) };
-        let _ = last_ts_sec;
+        if let State::Pcap { last_ts_sec, .. } = &mut self.state {
+            *last_ts_sec = Some(ts_sec);
+        }
         self.advance(total);
         self.stats.packets += 1;
         Some(Item::Packet(Frame { offset, linktype, ts_us, orig_len, data: &self.buf[start..start + caplen as usize] }))
