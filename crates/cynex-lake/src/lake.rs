@@ -35,7 +35,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
 }
 
 /// An exclusive or shared hold on the lake's lock file, released on drop.
-pub(crate) struct LockGuard(File);
+pub struct LockGuard(File);
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
@@ -89,7 +89,9 @@ impl Lake {
         Ok(LockGuard(f))
     }
 
-    pub(crate) fn lock_shared(&self) -> Result<LockGuard> {
+    /// Hold the lake's shared lock: no commit, compaction or prune changes files until the
+    /// guard is dropped. Do not commit from this process while holding it.
+    pub fn lock_shared(&self) -> Result<LockGuard> {
         let f = self.lock_file()?;
         f.lock_shared().map_err(io_err("locking the lake (shared)"))?;
         Ok(LockGuard(f))
@@ -106,6 +108,12 @@ impl Lake {
         // A panic while holding the snapshot lock cannot leave it half-applied (apply is
         // infallible), so a poisoned lock is safe to use.
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The commits after `seq`, in order (brought up to date with other processes).
+    pub fn commits_after(&self, seq: u64) -> Result<Vec<Commit>> {
+        let _g = self.lock_shared()?;
+        read_commits_after(&self.root, seq)
     }
 
     /// Progress recorded for an input, if any.

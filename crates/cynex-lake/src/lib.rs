@@ -18,7 +18,7 @@ mod query;
 mod writer;
 
 pub use commit::{Commit, FileEntry, Snapshot, SourceProgress};
-pub use lake::{valid_sensor_name, Lake};
+pub use lake::{valid_sensor_name, Lake, LockGuard};
 pub use maintain::{CompactReport, PruneReport, TableStats};
 pub use query::{QueryOptions, QuerySession};
 pub use writer::{CommitInfo, Transaction, WriterOptions};

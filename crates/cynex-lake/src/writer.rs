@@ -84,13 +84,15 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
             "inner_dst_ip6",
         ],
         Table::Quarantine => &["ingested_at", "raw", "offset"],
+        Table::Findings | Table::Ongoing => &["id", "evidence", "end_time"],
+        Table::Stats | Table::PortStats => &[],
     };
     for c in no_dict {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
     }
     // Time is (nearly) sorted: deltas are small, so delta encoding stores far fewer bytes per
     // row than plain (measured in BENCHMARKS.md).
-    b = b.set_column_encoding(ColumnPath::from(time_column(table)), Encoding::DELTA_BINARY_PACKED);
+    b = b.set_column_encoding(ColumnPath::from(table.time_column()), Encoding::DELTA_BINARY_PACKED);
     if table == Table::Packets {
         // Random 16-bit values stored as INT32: split into byte planes the two high planes are all
         // zero and vanish under zstd.
@@ -99,14 +101,6 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
         }
     }
     b.build()
-}
-
-/// Time column used to partition each table.
-fn time_column(table: Table) -> &'static str {
-    match table {
-        Table::Packets => "ts",
-        Table::Quarantine => "ingested_at",
-    }
 }
 
 struct OpenFile {
@@ -146,7 +140,7 @@ struct EncoderState {
 impl EncoderState {
     fn write(&mut self, table: Table, batch: RecordBatch) -> Result<()> {
         let col = batch
-            .column_by_name(time_column(table))
+            .column_by_name(table.time_column())
             .ok_or_else(|| Error::Internal(format!("{} batch has no time column", table.name())))?;
         let ts = col
             .as_primitive_opt::<TimestampMicrosecondType>()
@@ -170,7 +164,7 @@ impl EncoderState {
             let idx = UInt32Array::from(idx);
             let sub = take_record_batch(&batch, &idx)?;
             let st = sub
-                .column_by_name(time_column(table))
+                .column_by_name(table.time_column())
                 .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
                 .map(|a| min_max(a.values()));
             let (mn, mx) = st.unwrap_or((0, 0));
@@ -394,8 +388,19 @@ impl Transaction {
 
     /// Make everything written so far visible, atomically with the given input progress.
     pub fn commit(&mut self, op: &str, sources: Vec<SourceProgress>) -> Result<CommitInfo> {
+        self.commit_replacing(op, Vec::new(), sources)
+    }
+
+    /// Like [`Transaction::commit`], and in the same commit remove the live files `remove` (paths
+    /// relative to the lake root): readers see either the old files or the new ones, never both.
+    pub fn commit_replacing(
+        &mut self,
+        op: &str,
+        remove: Vec<String>,
+        sources: Vec<SourceProgress>,
+    ) -> Result<CommitInfo> {
         let files = self.flush_files()?;
-        if files.is_empty() && sources.is_empty() {
+        if files.is_empty() && sources.is_empty() && remove.is_empty() {
             return Ok(CommitInfo::default());
         }
         let info = CommitInfo {
@@ -404,7 +409,7 @@ impl Transaction {
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
         };
-        let seq = self.lake.commit(op, files, Vec::new(), sources)?;
+        let seq = self.lake.commit(op, files, remove, sources)?;
         Ok(CommitInfo { seq, ..info })
     }
 }

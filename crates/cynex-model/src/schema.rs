@@ -11,15 +11,30 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 pub enum Table {
     Packets,
     Quarantine,
+    /// Concluded analysis results (closed scan events, attributions, attacks, surges).
+    Findings,
+    /// Analysis results still in progress as of the last run; replaced by every run.
+    Ongoing,
+    /// Traffic statistics per 5 min / 1 h / 1 day bin.
+    Stats,
+    /// Packets and unique sources per (protocol, destination port, hour).
+    PortStats,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Packets, Table::Quarantine];
+    pub const ALL: [Table; 6] =
+        [Table::Packets, Table::Quarantine, Table::Findings, Table::Ongoing, Table::Stats, Table::PortStats];
+    /// Tables written by analysis, whose `sensor` partition is the analysis scope.
+    pub const ANALYSIS: [Table; 4] = [Table::Findings, Table::Ongoing, Table::Stats, Table::PortStats];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Packets => "packets",
             Table::Quarantine => "quarantine",
+            Table::Findings => "findings",
+            Table::Ongoing => "ongoing",
+            Table::Stats => "stats",
+            Table::PortStats => "port_stats",
         }
     }
 
@@ -31,6 +46,18 @@ impl Table {
         match self {
             Table::Packets => packets_schema(),
             Table::Quarantine => quarantine_schema(),
+            Table::Findings | Table::Ongoing => findings_schema(),
+            Table::Stats => stats_schema(),
+            Table::PortStats => port_stats_schema(),
+        }
+    }
+
+    /// The column whose value chooses a row's date and hour partition.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            Table::Packets => "ts",
+            Table::Quarantine => "ingested_at",
+            Table::Findings | Table::Ongoing | Table::Stats | Table::PortStats => "time",
         }
     }
 
@@ -114,6 +141,76 @@ pub fn quarantine_schema() -> SchemaRef {
             Field::new("reason", Utf8, false),
             Field::new("raw_len", UInt64, false),
             Field::new("raw", Binary, false),
+        ]))
+    }))
+}
+
+/// `findings` and `ongoing`: what analysis concluded. One row per scan event, tool attribution,
+/// backscatter attack or port surge; `id` is stable across runs (a hash of what identifies the
+/// finding and when it began), `evidence` is JSON with the numbers behind it.
+pub fn findings_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        use DataType::*;
+        let f = |n: &str, t: DataType, null: bool| Field::new(n, t, null);
+        Arc::new(Schema::new(vec![
+            f("id", Utf8, false),
+            f("kind", Utf8, false),
+            f("time", ts_type(), false),
+            f("end_time", ts_type(), false),
+            f("ip4", UInt32, true),
+            f("port", UInt16, true),
+            f("proto", UInt8, true),
+            f("traffic", Utf8, true),
+            f("tool", Utf8, true),
+            f("label", Utf8, true),
+            f("packets", UInt64, false),
+            f("uniques", UInt64, true),
+            f("unique_24s", UInt64, true),
+            f("rate", Float64, true),
+            f("score", Float64, true),
+            f("evidence", Utf8, false),
+        ]))
+    }))
+}
+
+/// `stats`: NICTER-style traffic statistics, one row per bin (`5m`, `1h`, `1d`). `sources` is a
+/// HyperLogLog estimate above 64 distinct addresses (about 3% error); `research` counts packets
+/// from known research scanners; `per_address` is packets per dark address in the bin.
+pub fn stats_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        use DataType::*;
+        let f = |n: &str, t: DataType| Field::new(n, t, false);
+        Arc::new(Schema::new(vec![
+            f("bin", Utf8),
+            f("time", ts_type()),
+            f("packets", UInt64),
+            f("bytes", UInt64),
+            f("sources", UInt64),
+            f("tcp", UInt64),
+            f("udp", UInt64),
+            f("icmp", UInt64),
+            f("other", UInt64),
+            f("backscatter", UInt64),
+            f("research", UInt64),
+            f("per_address", Float64),
+        ]))
+    }))
+}
+
+/// `port_stats`: per hour and (protocol, destination port), packets and unique sources — the
+/// busiest ports of each hour, the rest summed into one row with `port` null.
+pub fn port_stats_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(S.get_or_init(|| {
+        use DataType::*;
+        Arc::new(Schema::new(vec![
+            Field::new("time", ts_type(), false),
+            Field::new("proto", UInt8, false),
+            Field::new("port", UInt16, true),
+            Field::new("packets", UInt64, false),
+            Field::new("sources", UInt64, false),
         ]))
     }))
 }

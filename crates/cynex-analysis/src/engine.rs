@@ -1,0 +1,847 @@
+//! The analysis engine: one pass over `packets` rows in (roughly) time order, keeping per-key
+//! state and emitting a finding when a key goes quiet. All state is serialisable, so an
+//! incremental run resumes exactly where the previous one stopped.
+//!
+//! Order: rows must arrive in time order per key, and the caller promises through
+//! [`Engine::advance`] that no later row is older than the watermark it gives (the runner passes
+//! each file's minimum time, files sorted by it). Rows of one key that arrive out of order are
+//! merged into the open event rather than lost.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use cynex_model::packet::{proto, tags, tcp_flags as f};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt8Type};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::distinct::Distinct;
+use crate::finding::{finding_id, kind, Finding};
+use crate::research::ResearchIndex;
+use crate::tools::{attribute, SourceState};
+use crate::AnalysisConfig;
+
+pub(crate) type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// The `packets` columns the engine reads (by name, in any order).
+pub const COLUMNS: [&str; 17] = [
+    "ts",
+    "ip_version",
+    "src_ip4",
+    "dst_ip4",
+    "proto",
+    "ttl",
+    "dst_port",
+    "src_port",
+    "tcp_flags",
+    "tcp_seq",
+    "tcp_window",
+    "tcp_wscale",
+    "icmp_type",
+    "inner_dst_ip4",
+    "frame_len",
+    "fp",
+    "tags",
+];
+
+const US: i64 = 1_000_000;
+const BIN_US: i64 = 300 * US;
+const HOUR_US: i64 = 3_600 * US;
+const DAY_US: i64 = 86_400 * US;
+
+/// Traffic types (after Merit ORION's darknet-events), kept per scan event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Traffic {
+    TcpSyn = 0,
+    TcpSynAck,
+    TcpAck,
+    TcpRst,
+    TcpFin,
+    TcpOther,
+    Udp,
+    IcmpEchoRequest,
+    IcmpEchoReply,
+    IcmpUnreachable,
+    IcmpTimeExceeded,
+    IcmpOther,
+    Other,
+}
+
+impl Traffic {
+    pub const NAMES: [&'static str; 13] = [
+        "tcp-syn",
+        "tcp-synack",
+        "tcp-ack",
+        "tcp-rst",
+        "tcp-fin",
+        "tcp-other",
+        "udp",
+        "icmp-echo-request",
+        "icmp-echo-reply",
+        "icmp-unreachable",
+        "icmp-time-exceeded",
+        "icmp-other",
+        "other",
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    fn classify(p: u8, flags: u8, icmp_type: Option<u8>) -> Traffic {
+        match p {
+            proto::TCP => {
+                if flags & f::RST != 0 {
+                    Traffic::TcpRst
+                } else if flags & (f::SYN | f::ACK) == f::SYN {
+                    Traffic::TcpSyn
+                } else if flags & (f::SYN | f::ACK) == f::SYN | f::ACK {
+                    Traffic::TcpSynAck
+                } else if flags & f::FIN != 0 {
+                    Traffic::TcpFin
+                } else if flags & f::ACK != 0 {
+                    Traffic::TcpAck
+                } else {
+                    Traffic::TcpOther
+                }
+            }
+            proto::UDP => Traffic::Udp,
+            proto::ICMP => match icmp_type {
+                Some(8) => Traffic::IcmpEchoRequest,
+                Some(0) => Traffic::IcmpEchoReply,
+                Some(3) => Traffic::IcmpUnreachable,
+                Some(11) => Traffic::IcmpTimeExceeded,
+                _ => Traffic::IcmpOther,
+            },
+            _ => Traffic::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ScanState {
+    first: i64,
+    last: i64,
+    packets: u64,
+    bytes: u64,
+    dsts: Distinct,
+    nets: Distinct,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct VictimState {
+    first: i64,
+    last: i64,
+    packets: u64,
+    bytes: u64,
+    /// Bit per [`Traffic`] type seen.
+    traffic: u16,
+    ports: Vec<u16>,
+    attackers16: Distinct,
+    bucket_at: i64,
+    buckets: [u32; 6],
+    max_60s: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Bin {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) tcp: u64,
+    pub(crate) udp: u64,
+    pub(crate) icmp: u64,
+    pub(crate) other: u64,
+    pub(crate) backscatter: u64,
+    pub(crate) research: u64,
+    pub(crate) sources: Distinct,
+}
+
+impl Bin {
+    pub(crate) fn merge(&mut self, o: &Bin) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmp += o.icmp;
+        self.other += o.other;
+        self.backscatter += o.backscatter;
+        self.research += o.research;
+        self.sources.merge(&o.sources);
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct PortHour {
+    pub(crate) packets: u64,
+    pub(crate) sources: Distinct,
+}
+
+/// Statistics of one day dropped from state, still to be written.
+#[derive(Debug, Default)]
+pub(crate) struct DayStats {
+    pub(crate) bins: BTreeMap<i64, Bin>,
+    pub(crate) ports: Vec<(u64, PortHour)>,
+}
+
+/// Hourly unique-source counts of one (protocol, port), for surge detection.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Series {
+    /// The hour of the last value in `counts`.
+    last_hour: i64,
+    counts: VecDeque<u32>,
+    cusum: f64,
+    alerting: bool,
+}
+
+/// Everything the engine remembers between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    scans: Map<u64, ScanState>,
+    sources: Map<u32, SourceState>,
+    victims: Map<u32, VictimState>,
+    /// Key: hour << 24 | proto << 16 | port.
+    pub(crate) port_hours: Map<u64, PortHour>,
+    pub(crate) bins: BTreeMap<i64, Bin>,
+    series: Map<u32, Series>,
+    /// Hours before this one have been judged for surges.
+    judged_until: Option<i64>,
+    first_hour: Option<i64>,
+    watermark: i64,
+    pub(crate) max_ts: i64,
+    /// Distinct destinations ever seen (stands in for the dark-block size when none is set).
+    pub(crate) dsts: Distinct,
+    /// Days whose statistics were dropped from state: late rows for them are only counted.
+    sealed_before_day: Option<i64>,
+    pub(crate) late_rows: u64,
+    pub rows: u64,
+}
+
+fn scan_key(src: u32, port: u16, t: Traffic) -> u64 {
+    (src as u64) << 32 | (port as u64) << 8 | t as u64
+}
+
+fn port_hour_key(hour: i64, p: u8, port: u16) -> u64 {
+    (hour as u64) << 24 | (p as u64) << 16 | port as u64
+}
+
+/// Column values of one row, as the engine reads them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Row {
+    pub ts: i64,
+    pub v4: bool,
+    pub src: Option<u32>,
+    pub dst: Option<u32>,
+    pub proto: Option<u8>,
+    pub ttl: u8,
+    pub dport: u16,
+    pub sport: u16,
+    pub flags: u8,
+    pub seq: u32,
+    pub window: u16,
+    pub wscale: bool,
+    pub icmp_type: Option<u8>,
+    pub inner_dst: Option<u32>,
+    pub len: u32,
+    pub fp: u16,
+    pub tags: u16,
+}
+
+pub struct Engine {
+    cfg: AnalysisConfig,
+    research: ResearchIndex,
+    pub(crate) st: State,
+    /// Only rows in [from, to) are analysed (batch runs over a range).
+    range: (i64, i64),
+    out: Vec<Finding>,
+    /// Days with rows in this run: their statistics are rewritten.
+    pub(crate) touched_days: BTreeSet<i64>,
+    /// Statistics of touched days that were dropped from state during this run.
+    pub(crate) sealed: Vec<(i64, DayStats)>,
+}
+
+impl Engine {
+    pub fn new(cfg: AnalysisConfig, state: State) -> Engine {
+        let research = ResearchIndex::new(&cfg.research);
+        Engine {
+            cfg,
+            research,
+            st: state,
+            range: (i64::MIN, i64::MAX),
+            out: Vec::new(),
+            touched_days: BTreeSet::new(),
+            sealed: Vec::new(),
+        }
+    }
+
+    pub fn with_range(mut self, from: i64, to: i64) -> Self {
+        self.range = (from, to);
+        self
+    }
+
+    pub fn config(&self) -> &AnalysisConfig {
+        &self.cfg
+    }
+
+    pub fn state(&self) -> &State {
+        &self.st
+    }
+
+    pub fn into_state(self) -> State {
+        self.st
+    }
+
+    /// Findings concluded so far (taken: each is returned once).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Addresses the telescope listens on: configured, or the distinct destinations seen.
+    pub fn dark_size(&self) -> u64 {
+        self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1))
+    }
+
+    /// Read a batch holding (at least) the [`COLUMNS`].
+    pub fn observe(&mut self, b: &RecordBatch) -> Result<(), String> {
+        let col = |i: usize| b.column_by_name(COLUMNS[i]).ok_or_else(|| format!("no column {}", COLUMNS[i]));
+        let ts = col(0)?.as_primitive_opt::<TimestampMicrosecondType>().ok_or("ts type")?;
+        let ver = col(1)?.as_primitive_opt::<UInt8Type>().ok_or("ip_version type")?;
+        let src = col(2)?.as_primitive_opt::<UInt32Type>().ok_or("src_ip4 type")?;
+        let dst = col(3)?.as_primitive_opt::<UInt32Type>().ok_or("dst_ip4 type")?;
+        let pr = col(4)?.as_primitive_opt::<UInt8Type>().ok_or("proto type")?;
+        let ttl = col(5)?.as_primitive_opt::<UInt8Type>().ok_or("ttl type")?;
+        let dport = col(6)?.as_primitive_opt::<UInt16Type>().ok_or("dst_port type")?;
+        let sport = col(7)?.as_primitive_opt::<UInt16Type>().ok_or("src_port type")?;
+        let flags = col(8)?.as_primitive_opt::<UInt8Type>().ok_or("tcp_flags type")?;
+        let seq = col(9)?.as_primitive_opt::<UInt32Type>().ok_or("tcp_seq type")?;
+        let win = col(10)?.as_primitive_opt::<UInt16Type>().ok_or("tcp_window type")?;
+        let ws = col(11)?.as_primitive_opt::<UInt8Type>().ok_or("tcp_wscale type")?;
+        let icmp = col(12)?.as_primitive_opt::<UInt8Type>().ok_or("icmp_type type")?;
+        let inner = col(13)?.as_primitive_opt::<UInt32Type>().ok_or("inner_dst_ip4 type")?;
+        let len = col(14)?.as_primitive_opt::<UInt32Type>().ok_or("frame_len type")?;
+        let fpv = col(15)?.as_primitive_opt::<UInt16Type>().ok_or("fp type")?;
+        let tg = col(16)?.as_primitive_opt::<UInt16Type>().ok_or("tags type")?;
+        let opt8 =
+            |a: &datafusion::arrow::array::PrimitiveArray<UInt8Type>, i: usize| a.is_valid(i).then(|| a.value(i));
+        let opt32 =
+            |a: &datafusion::arrow::array::PrimitiveArray<UInt32Type>, i: usize| a.is_valid(i).then(|| a.value(i));
+        for i in 0..b.num_rows() {
+            let row = Row {
+                ts: ts.value(i),
+                v4: ver.value(i) == 4,
+                src: opt32(src, i),
+                dst: opt32(dst, i),
+                proto: opt8(pr, i),
+                ttl: ttl.values()[i],
+                dport: dport.values()[i],
+                sport: sport.values()[i],
+                flags: flags.values()[i],
+                seq: seq.values()[i],
+                window: win.values()[i],
+                wscale: ws.is_valid(i),
+                icmp_type: opt8(icmp, i),
+                inner_dst: opt32(inner, i),
+                len: len.value(i),
+                fp: fpv.value(i),
+                tags: tg.value(i),
+            };
+            self.observe_row(&row);
+        }
+        Ok(())
+    }
+
+    pub fn observe_row(&mut self, r: &Row) {
+        if r.ts < self.range.0 || r.ts >= self.range.1 {
+            return;
+        }
+        self.st.rows += 1;
+        let day = r.ts.div_euclid(DAY_US);
+        if self.st.sealed_before_day.is_some_and(|d| day < d) {
+            // Its day's statistics are no longer in state; the row still feeds the detectors.
+            self.st.late_rows += 1;
+        } else {
+            self.touched_days.insert(day);
+            let research = r.src.is_some_and(|s| !self.research.is_empty() && self.research.lookup(s).is_some());
+            let bin = self.st.bins.entry(r.ts.div_euclid(BIN_US)).or_default();
+            bin.packets += 1;
+            bin.bytes += r.len as u64;
+            match r.proto {
+                Some(proto::TCP) => bin.tcp += 1,
+                Some(proto::UDP) => bin.udp += 1,
+                Some(proto::ICMP | proto::ICMPV6) => bin.icmp += 1,
+                _ => bin.other += 1,
+            }
+            if r.tags & tags::BACKSCATTER != 0 {
+                bin.backscatter += 1;
+            }
+            if research {
+                bin.research += 1;
+            }
+            if let Some(s) = r.src {
+                bin.sources.insert(s);
+            }
+        }
+        self.st.max_ts = self.st.max_ts.max(r.ts);
+        let (Some(src), Some(dst), true) = (r.src, r.dst, r.v4) else { return };
+        self.st.dsts.insert(dst);
+        let p = r.proto.unwrap_or(255);
+        let traffic = Traffic::classify(p, r.flags, r.icmp_type);
+        if r.tags & tags::BACKSCATTER != 0 {
+            self.victim(r, src, dst, traffic);
+            return;
+        }
+        if r.tags & tags::SPOOF_SUSPECT != 0 {
+            return;
+        }
+        let port = if matches!(p, proto::TCP | proto::UDP) { r.dport } else { 0 };
+        // Scan event.
+        let key = scan_key(src, port, traffic);
+        let timeout = self.cfg.scan_timeout_s as i64 * US;
+        let ev =
+            self.st.scans.entry(key).or_insert_with(|| ScanState { first: r.ts, last: r.ts, ..Default::default() });
+        if r.ts - ev.last > timeout {
+            let old = std::mem::replace(ev, ScanState { first: r.ts, last: r.ts, ..Default::default() });
+            let f = self.close_scan(key, &old);
+            self.out.extend(f);
+            // Re-borrow after the push.
+            let ev = self.st.scans.get_mut(&key).expect("just inserted");
+            update_scan(ev, r, dst);
+        } else {
+            update_scan(ev, r, dst);
+        }
+        // Source.
+        let s = self.st.sources.entry(src).or_insert_with(|| SourceState::new(r.ts));
+        s.observe(r, dst, traffic == Traffic::TcpSyn);
+        // Port popularity for surges: probes only (SYN, UDP).
+        if matches!(traffic, Traffic::TcpSyn | Traffic::Udp) {
+            let ph = self.st.port_hours.entry(port_hour_key(r.ts.div_euclid(HOUR_US), p, port)).or_default();
+            ph.packets += 1;
+            ph.sources.insert(src);
+        }
+        if self.st.first_hour.is_none() {
+            self.st.first_hour = Some(r.ts.div_euclid(HOUR_US));
+        }
+    }
+
+    fn victim(&mut self, r: &Row, src: u32, dst: u32, traffic: Traffic) {
+        // CAIDA Corsaro3 dos: for ICMP errors quoting the flood's packet the victim is the quoted
+        // destination; otherwise the packet's source.
+        let victim = match (traffic, r.inner_dst) {
+            (Traffic::IcmpUnreachable | Traffic::IcmpTimeExceeded | Traffic::IcmpOther, Some(inner)) => inner,
+            _ => src,
+        };
+        let timeout = self.cfg.dos_timeout_s as i64 * US;
+        let v = self.st.victims.entry(victim).or_insert_with(|| VictimState {
+            first: r.ts,
+            last: r.ts,
+            bucket_at: r.ts.div_euclid(10 * US),
+            ..Default::default()
+        });
+        if r.ts - v.last > timeout {
+            let old = std::mem::replace(
+                v,
+                VictimState { first: r.ts, last: r.ts, bucket_at: r.ts.div_euclid(10 * US), ..Default::default() },
+            );
+            if let Some(f) = self.close_victim(victim, &old) {
+                self.out.push(f);
+            }
+        }
+        let v = self.st.victims.get_mut(&victim).expect("present");
+        v.first = v.first.min(r.ts);
+        v.last = v.last.max(r.ts);
+        v.packets += 1;
+        v.bytes += r.len as u64;
+        v.traffic |= 1 << traffic as u16;
+        if matches!(r.proto, Some(proto::TCP)) && v.ports.len() < 8 && !v.ports.contains(&r.sport) {
+            v.ports.push(r.sport);
+        }
+        v.attackers16.insert(dst >> 16);
+        // Packets per 10 s bucket over the last six buckets: the busiest 60 s window, sliding by
+        // 10 s, as Corsaro3 measures it.
+        let bucket = r.ts.div_euclid(10 * US);
+        if bucket > v.bucket_at {
+            let shift = (bucket - v.bucket_at).min(6) as usize;
+            v.buckets.rotate_left(shift);
+            for b in &mut v.buckets[6 - shift..] {
+                *b = 0;
+            }
+            v.bucket_at = bucket;
+        }
+        let back = (v.bucket_at - bucket) as usize;
+        if back < 6 {
+            v.buckets[5 - back] += 1;
+        }
+        v.max_60s = v.max_60s.max(v.buckets.iter().sum());
+    }
+
+    fn global_rate(&self, packets: u64, first: i64, last: i64) -> f64 {
+        let dur = ((last - first) as f64 / 1e6).max(1.0);
+        packets as f64 * (4_294_967_296.0 / self.dark_size() as f64) / dur
+    }
+
+    fn close_scan(&self, key: u64, s: &ScanState) -> Option<Finding> {
+        self.scan_finding(key, s, true)
+    }
+
+    fn scan_finding(&self, key: u64, s: &ScanState, closed: bool) -> Option<Finding> {
+        let uniques = s.dsts.count();
+        let rate = self.global_rate(s.packets, s.first, s.last);
+        if uniques < self.cfg.scan_min_uniques || rate < self.cfg.scan_min_rate_pps {
+            return None;
+        }
+        let src = (key >> 32) as u32;
+        let port = (key >> 8) as u16;
+        let traffic = Traffic::NAMES.get((key & 0xff) as usize).copied().unwrap_or("other");
+        let proto = match (key & 0xff) as u8 {
+            t if t <= Traffic::TcpOther as u8 => Some(proto::TCP),
+            t if t == Traffic::Udp as u8 => Some(proto::UDP),
+            t if t < Traffic::Other as u8 => Some(proto::ICMP),
+            _ => None,
+        };
+        let tool = self.st.sources.get(&src).and_then(|st| attribute(st, self.cfg.tool_min_packets)).map(|a| a.tool);
+        Some(Finding {
+            id: finding_id(kind::SCAN, &[key, s.first as u64]),
+            kind: kind::SCAN.into(),
+            time: s.first,
+            end_time: s.last,
+            ip4: Some(src),
+            port: matches!(proto, Some(proto::TCP | proto::UDP)).then_some(port),
+            proto,
+            traffic: Some(traffic.into()),
+            tool: tool.map(str::to_string),
+            label: self.research.lookup(src).map(str::to_string),
+            packets: s.packets,
+            uniques: Some(uniques),
+            unique_24s: Some(s.nets.count()),
+            rate: Some(rate),
+            score: None,
+            evidence: json!({
+                "bytes": s.bytes,
+                "duration_s": (s.last - s.first) as f64 / 1e6,
+                "dark_addresses": self.dark_size(),
+                "closed": closed,
+                "uniques_exact": s.dsts.is_exact(),
+            }),
+        })
+    }
+
+    fn close_victim(&self, victim: u32, v: &VictimState) -> Option<Finding> {
+        self.victim_finding(victim, v, true)
+    }
+
+    fn victim_finding(&self, victim: u32, v: &VictimState, closed: bool) -> Option<Finding> {
+        let dur_s = (v.last - v.first) / US;
+        if v.packets < self.cfg.dos_min_packets
+            || dur_s < self.cfg.dos_min_duration_s as i64
+            || v.max_60s < self.cfg.dos_min_60s_packets
+        {
+            return None;
+        }
+        let vectors: Vec<&str> =
+            (0..Traffic::NAMES.len()).filter(|b| v.traffic & (1 << b) != 0).map(|b| Traffic::NAMES[b]).collect();
+        let est_pps = self.global_rate(v.packets, v.first, v.last);
+        Some(Finding {
+            id: finding_id(kind::BACKSCATTER, &[victim as u64, v.first as u64]),
+            kind: kind::BACKSCATTER.into(),
+            time: v.first,
+            end_time: v.last,
+            ip4: Some(victim),
+            port: v.ports.first().copied(),
+            proto: None,
+            traffic: Some(vectors.join(",")),
+            tool: None,
+            label: None,
+            packets: v.packets,
+            uniques: Some(v.attackers16.count()),
+            unique_24s: None,
+            rate: Some(est_pps),
+            score: Some(v.max_60s as f64),
+            evidence: json!({
+                "vectors": vectors,
+                "service_ports": v.ports,
+                "attacker_16s": v.attackers16.count(),
+                "max_packets_60s": v.max_60s,
+                "duration_s": dur_s,
+                "bytes": v.bytes,
+                "estimated_attack_pps": est_pps,
+                "closed": closed,
+            }),
+        })
+    }
+
+    fn source_finding(&self, ip: u32, s: &SourceState, closed: bool) -> Option<Finding> {
+        let a = attribute(s, self.cfg.tool_min_packets)?;
+        Some(Finding {
+            id: finding_id(kind::TOOL, &[ip as u64, s.first as u64]),
+            kind: kind::TOOL.into(),
+            time: s.first,
+            end_time: s.last,
+            ip4: Some(ip),
+            port: s.top_port(),
+            proto: Some(proto::TCP),
+            traffic: Some(Traffic::TcpSyn.name().into()),
+            tool: Some(a.tool.into()),
+            label: self.research.lookup(ip).map(str::to_string),
+            packets: s.packets,
+            uniques: Some(s.ports.count()),
+            unique_24s: None,
+            rate: None,
+            score: Some(a.matched as f64 / s.syn.max(1) as f64),
+            evidence: json!({
+                "rule": a.rule,
+                "matched_packets": a.matched,
+                "syn_packets": s.syn,
+                "detail": a.detail,
+                "ports": s.port_list(),
+                "closed": closed,
+            }),
+        })
+    }
+
+    /// No row older than `wm` will follow: close what has gone quiet, judge finished hours.
+    pub fn advance(&mut self, wm: i64) {
+        if wm <= self.st.watermark {
+            return;
+        }
+        self.st.watermark = wm;
+        let scan_to = self.cfg.scan_timeout_s as i64 * US;
+        let mut out = Vec::new();
+        let expired: Vec<u64> = self.st.scans.iter().filter(|(_, s)| s.last + scan_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(s) = self.st.scans.remove(&k) {
+                out.extend(self.close_scan(k, &s));
+            }
+        }
+        let dos_to = self.cfg.dos_timeout_s as i64 * US;
+        let expired: Vec<u32> = self.st.victims.iter().filter(|(_, v)| v.last + dos_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(v) = self.st.victims.remove(&k) {
+                out.extend(self.close_victim(k, &v));
+            }
+        }
+        let src_to = self.cfg.source_timeout_s as i64 * US;
+        let expired: Vec<u32> = self.st.sources.iter().filter(|(_, s)| s.last + src_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(s) = self.st.sources.remove(&k) {
+                out.extend(self.source_finding(k, &s, true));
+            }
+        }
+        self.out.extend(out);
+        self.judge_until(wm.div_euclid(HOUR_US));
+        self.seal_old_days(wm.div_euclid(DAY_US) - 1);
+    }
+
+    /// Judge every hour before `end_hour` not judged yet.
+    fn judge_until(&mut self, end_hour: i64) {
+        let Some(first) = self.st.first_hour else { return };
+        let mut h = self.st.judged_until.unwrap_or(first);
+        while h < end_hour {
+            self.judge_hour(h);
+            h += 1;
+        }
+        self.st.judged_until = Some(h.max(self.st.judged_until.unwrap_or(h)));
+    }
+
+    fn judge_hour(&mut self, h: i64) {
+        let cfg = &self.cfg;
+        let w = cfg.surge_baseline_hours;
+        let history = (h - self.st.first_hour.unwrap_or(h)).max(0) as usize;
+        // This hour's counts.
+        let lo = port_hour_key(h, 0, 0);
+        let hi = port_hour_key(h + 1, 0, 0);
+        let mut now: Map<u32, (u64, u64)> = Map::default();
+        for (k, ph) in self.st.port_hours.iter().filter(|(k, _)| **k >= lo && **k < hi) {
+            now.insert((*k & 0xff_ffff) as u32, (ph.sources.count(), ph.packets));
+        }
+        let mut keys: Vec<u32> = now.keys().copied().collect();
+        keys.extend(self.st.series.keys().filter(|k| !now.contains_key(k)));
+        keys.sort_unstable();
+        let mut found = Vec::new();
+        for k in keys {
+            let (x, packets) = now.get(&k).copied().unwrap_or((0, 0));
+            let s = match self.st.series.get_mut(&k) {
+                Some(s) => s,
+                None if x >= 3 => {
+                    self.st.series.entry(k).or_insert_with(|| Series { last_hour: h - 1, ..Default::default() })
+                }
+                None => continue,
+            };
+            // Hours with no row for this port count zero.
+            while s.last_hour < h - 1 {
+                s.counts.push_back(0);
+                s.last_hour += 1;
+                if s.counts.len() > w {
+                    s.counts.pop_front();
+                }
+            }
+            let mut base: Vec<f64> = s.counts.iter().map(|&c| c as f64).collect();
+            base.resize(w.min(history).max(base.len()), 0.0);
+            let judged = history >= cfg.surge_min_history_hours;
+            let (med, mad) = median_mad(&mut base);
+            let sigma = (1.4826 * mad).max(med.max(1.0).sqrt());
+            let xf = x as f64;
+            let z = (xf - med) / sigma;
+            s.cusum = (s.cusum + z - cfg.cusum_k).max(0.0);
+            let big = x >= cfg.surge_min_sources && xf >= cfg.surge_min_ratio * med.max(1.0);
+            if judged && big && (z >= cfg.surge_z || s.cusum >= cfg.cusum_h) && !s.alerting {
+                s.alerting = true;
+                let new_port = med < 1.0;
+                let p = (k >> 16) as u8;
+                let port = k as u16;
+                found.push(Finding {
+                    id: finding_id(kind::SURGE, &[k as u64, h as u64]),
+                    kind: kind::SURGE.into(),
+                    time: h * HOUR_US,
+                    end_time: (h + 1) * HOUR_US - 1,
+                    ip4: None,
+                    port: Some(port),
+                    proto: Some(p),
+                    traffic: None,
+                    tool: None,
+                    label: Some(if new_port { "new-port" } else { "increase" }.into()),
+                    packets,
+                    uniques: Some(x),
+                    unique_24s: None,
+                    rate: None,
+                    score: Some(z),
+                    evidence: json!({
+                        "sources": x,
+                        "baseline_hours": base.len(),
+                        "baseline_median": med,
+                        "baseline_mad": mad,
+                        "z": z,
+                        "cusum": s.cusum,
+                        "recent_counts": s.counts.iter().rev().take(24).rev().collect::<Vec<_>>(),
+                        "method": "unique sources in the hour vs median/MAD of the previous hours (robust z) and a CUSUM",
+                    }),
+                });
+            } else if !big {
+                s.alerting = false;
+            }
+            if xf <= med {
+                s.cusum = 0.0;
+            }
+            s.counts.push_back(x.min(u32::MAX as u64) as u32);
+            s.last_hour = h;
+            if s.counts.len() > w {
+                s.counts.pop_front();
+            }
+        }
+        // A port quiet for a whole baseline is forgotten.
+        self.st.series.retain(|_, s| s.counts.iter().any(|&c| c > 0));
+        self.out.extend(found);
+    }
+
+    /// Keep statistics of `keep_from_day` and later in state; hand older touched days to the
+    /// writer and forget the rest.
+    fn seal_old_days(&mut self, keep_from_day: i64) {
+        let cut_bin = keep_from_day * DAY_US / BIN_US;
+        if self.st.bins.range(..cut_bin).next().is_none()
+            && self.st.sealed_before_day.is_some_and(|d| d >= keep_from_day)
+        {
+            return;
+        }
+        let keep = self.st.bins.split_off(&cut_bin);
+        let old = std::mem::replace(&mut self.st.bins, keep);
+        let cut_hour = keep_from_day * 24;
+        let mut old_ports: Vec<(u64, PortHour)> = Vec::new();
+        self.st.port_hours.retain(|k, v| {
+            if ((*k >> 24) as i64) < cut_hour {
+                old_ports.push((*k, std::mem::take(v)));
+                false
+            } else {
+                true
+            }
+        });
+        let mut by_day: BTreeMap<i64, DayStats> = BTreeMap::new();
+        for (b, bin) in old {
+            by_day.entry(b * BIN_US / DAY_US).or_default().bins.insert(b, bin);
+        }
+        for (k, ph) in old_ports {
+            by_day.entry((k >> 24) as i64 / 24).or_default().ports.push((k, ph));
+        }
+        for (day, d) in by_day {
+            if self.touched_days.remove(&day) {
+                self.sealed.push((day, d));
+            }
+        }
+        self.st.sealed_before_day = Some(self.st.sealed_before_day.map_or(keep_from_day, |d| d.max(keep_from_day)));
+    }
+
+    /// End of input. With `flush`, close everything (the data is complete: a finished capture or
+    /// a batch range); otherwise open items stay in state and are returned as `ongoing`.
+    pub fn finish(&mut self, flush: bool) -> Vec<Finding> {
+        if flush {
+            let end = self.st.max_ts + 1;
+            let scans: Vec<(u64, ScanState)> = self.st.scans.drain().collect();
+            let victims: Vec<(u32, VictimState)> = self.st.victims.drain().collect();
+            for (k, s) in &scans {
+                let f = self.close_scan(*k, s);
+                self.out.extend(f);
+            }
+            for (k, v) in &victims {
+                let f = self.close_victim(*k, v);
+                self.out.extend(f);
+            }
+            // Judge the last (possibly partial) hour too: the data is complete.
+            self.judge_until(end.div_euclid(HOUR_US) + 1);
+            let sources: Vec<(u32, SourceState)> = self.st.sources.drain().collect();
+            for (k, s) in &sources {
+                let f = self.source_finding(*k, s, true);
+                self.out.extend(f);
+            }
+            return Vec::new();
+        }
+        let mut ongoing = Vec::new();
+        for (k, s) in &self.st.scans {
+            ongoing.extend(self.scan_finding(*k, s, false));
+        }
+        for (k, v) in &self.st.victims {
+            ongoing.extend(self.victim_finding(*k, v, false));
+        }
+        for (k, s) in &self.st.sources {
+            ongoing.extend(self.source_finding(*k, s, false));
+        }
+        ongoing.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        ongoing
+    }
+}
+
+fn update_scan(ev: &mut ScanState, r: &Row, dst: u32) {
+    ev.first = ev.first.min(r.ts);
+    ev.last = ev.last.max(r.ts);
+    ev.packets += 1;
+    ev.bytes += r.len as u64;
+    ev.dsts.insert(dst);
+    ev.nets.insert(dst >> 8);
+}
+
+/// Median and median absolute deviation (sorts `v`).
+fn median_mad(v: &mut [f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let med = median(v);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+    (med, median(&mut dev))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Start time of a statistics bin.
+pub(crate) fn bin_time(bin: i64) -> i64 {
+    bin * BIN_US
+}
+
+/// (hour, proto, port) of a `port_hours` key.
+pub(crate) fn split_port_key(k: u64) -> (i64, u8, u16) {
+    ((k >> 24) as i64, (k >> 16) as u8, k as u16)
+}

@@ -1,0 +1,162 @@
+//! What analysis concludes, as rows of the `findings` / `ongoing` tables.
+
+use std::sync::Arc;
+
+use cynex_model::schema::findings_schema;
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
+    UInt64Builder, UInt8Builder,
+};
+use datafusion::arrow::error::ArrowError;
+use serde::{Deserialize, Serialize};
+
+/// Kinds of finding, as stored in the `kind` column.
+pub mod kind {
+    /// A source probing one port (and traffic type) of the dark space until it went quiet.
+    pub const SCAN: &str = "scan";
+    /// A scanning source attributed to a tool, with the evidence.
+    pub const TOOL: &str = "tool";
+    /// A victim of a randomly spoofed flood, seen through its replies (backscatter).
+    pub const BACKSCATTER: &str = "backscatter";
+    /// A sudden rise in unique sources on one port, or a port newly becoming popular.
+    pub const SURGE: &str = "surge";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub kind: String,
+    pub time: i64,
+    pub end_time: i64,
+    pub ip4: Option<u32>,
+    pub port: Option<u16>,
+    pub proto: Option<u8>,
+    pub traffic: Option<String>,
+    pub tool: Option<String>,
+    pub label: Option<String>,
+    pub packets: u64,
+    pub uniques: Option<u64>,
+    pub unique_24s: Option<u64>,
+    pub rate: Option<f64>,
+    pub score: Option<f64>,
+    pub evidence: serde_json::Value,
+}
+
+/// A stable id from what identifies a finding: the same event found again (by a re-run, or by
+/// a later run that saw more of it) gets the same id.
+pub fn finding_id(kind: &str, parts: &[u64]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(kind.as_bytes());
+    for p in parts {
+        h.update(&p.to_le_bytes());
+    }
+    let hex = h.finalize().to_hex();
+    format!("{kind}-{}", &hex[..24])
+}
+
+pub fn findings_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let mut id = StringBuilder::with_capacity(n, n * 32);
+    let mut kind = StringBuilder::with_capacity(n, n * 8);
+    let mut time = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut end = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut ip4 = UInt32Builder::with_capacity(n);
+    let mut port = UInt16Builder::with_capacity(n);
+    let mut proto = UInt8Builder::with_capacity(n);
+    let mut traffic = StringBuilder::new();
+    let mut tool = StringBuilder::new();
+    let mut label = StringBuilder::new();
+    let mut packets = UInt64Builder::with_capacity(n);
+    let mut uniques = UInt64Builder::with_capacity(n);
+    let mut u24 = UInt64Builder::with_capacity(n);
+    let mut rate = Float64Builder::with_capacity(n);
+    let mut score = Float64Builder::with_capacity(n);
+    let mut evidence = StringBuilder::with_capacity(n, n * 64);
+    for f in rows {
+        id.append_value(&f.id);
+        kind.append_value(&f.kind);
+        time.append_value(f.time);
+        end.append_value(f.end_time);
+        ip4.append_option(f.ip4);
+        port.append_option(f.port);
+        proto.append_option(f.proto);
+        traffic.append_option(f.traffic.as_deref());
+        tool.append_option(f.tool.as_deref());
+        label.append_option(f.label.as_deref());
+        packets.append_value(f.packets);
+        uniques.append_option(f.uniques);
+        u24.append_option(f.unique_24s);
+        rate.append_option(f.rate);
+        score.append_option(f.score);
+        evidence.append_value(f.evidence.to_string());
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(time.finish()),
+        Arc::new(end.finish()),
+        Arc::new(ip4.finish()),
+        Arc::new(port.finish()),
+        Arc::new(proto.finish()),
+        Arc::new(traffic.finish()),
+        Arc::new(tool.finish()),
+        Arc::new(label.finish()),
+        Arc::new(packets.finish()),
+        Arc::new(uniques.finish()),
+        Arc::new(u24.finish()),
+        Arc::new(rate.finish()),
+        Arc::new(score.finish()),
+        Arc::new(evidence.finish()),
+    ];
+    RecordBatch::try_new(findings_schema(), cols)
+}
+
+/// Rows of a `findings`/`ongoing` batch back as [`Finding`]s.
+pub fn findings_from_batch(b: &RecordBatch) -> Result<Vec<Finding>, String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{
+        Float64Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    };
+    let col = |n: &str| b.column_by_name(n).ok_or_else(|| format!("no column {n}"));
+    let s = |n: &str| -> Result<_, String> { col(n)?.as_string_opt::<i32>().ok_or_else(|| format!("{n}: not text")) };
+    macro_rules! prim {
+        ($n:expr, $t:ty) => {
+            col($n)?.as_primitive_opt::<$t>().ok_or_else(|| format!("{}: wrong type", $n))?
+        };
+    }
+    let (id, kind_c, traffic, tool, label, ev) =
+        (s("id")?, s("kind")?, s("traffic")?, s("tool")?, s("label")?, s("evidence")?);
+    let time = prim!("time", TimestampMicrosecondType);
+    let end = prim!("end_time", TimestampMicrosecondType);
+    let ip4 = prim!("ip4", UInt32Type);
+    let port = prim!("port", UInt16Type);
+    let proto = prim!("proto", UInt8Type);
+    let packets = prim!("packets", UInt64Type);
+    let uniques = prim!("uniques", UInt64Type);
+    let u24 = prim!("unique_24s", UInt64Type);
+    let rate = prim!("rate", Float64Type);
+    let score = prim!("score", Float64Type);
+    let txt = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let mut out = Vec::with_capacity(b.num_rows());
+    for i in 0..b.num_rows() {
+        out.push(Finding {
+            id: id.value(i).to_string(),
+            kind: kind_c.value(i).to_string(),
+            time: time.value(i),
+            end_time: end.value(i),
+            ip4: ip4.is_valid(i).then(|| ip4.value(i)),
+            port: port.is_valid(i).then(|| port.value(i)),
+            proto: proto.is_valid(i).then(|| proto.value(i)),
+            traffic: txt(traffic, i),
+            tool: txt(tool, i),
+            label: txt(label, i),
+            packets: packets.value(i),
+            uniques: uniques.is_valid(i).then(|| uniques.value(i)),
+            unique_24s: u24.is_valid(i).then(|| u24.value(i)),
+            rate: rate.is_valid(i).then(|| rate.value(i)),
+            score: score.is_valid(i).then(|| score.value(i)),
+            evidence: serde_json::from_str(ev.value(i)).map_err(|e| format!("evidence of {}: {e}", id.value(i)))?,
+        });
+    }
+    Ok(out)
+}

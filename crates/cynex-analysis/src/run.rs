@@ -1,0 +1,412 @@
+//! Running the engine over the lake.
+//!
+//! - **Batch** (`Mode::Batch`): a fresh engine over the packets in a time range; everything is
+//!   closed at the end; the scope's previous outputs are replaced.
+//! - **Incremental** (`Mode::Incremental`): resume the saved state and read only the packets
+//!   files committed by ingests since the last run. Outputs and the new state are one lake
+//!   commit (the state file is written and fsynced first, and the commit names it), so a crash at
+//!   any point leaves either the previous run or this one, and a re-run neither loses nor
+//!   repeats a finding. `ongoing` (what is still open) and the statistics of the days this run
+//!   touched are replaced in the same commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::time::Instant;
+
+use cynex_lake::{FileEntry, Lake, SourceProgress, WriterOptions};
+use cynex_model::Table;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ProjectionMask;
+
+use crate::engine::{Engine, State, COLUMNS};
+use crate::finding::{findings_batch, Finding};
+use crate::stats::{port_stats_batch, stats_batch};
+use crate::{AnalysisConfig, Error, Result};
+
+/// The id under which a scope's state is recorded in the lake's input progress.
+const STATE_ID: &str = "analysis-state";
+const STATE_DIR: &str = "_analysis";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Only what is new since the last run. With `flush`, also close everything still open
+    /// (the input is complete).
+    Incremental { flush: bool, rebuild: bool },
+    /// Rows with `from <= ts < to`, from scratch.
+    Batch { from: i64, to: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Name of this analysis: the `sensor` partition of its output tables.
+    pub scope: String,
+    /// Only packets of these sensors (empty: all).
+    pub sensors: Vec<String>,
+    pub mode: Mode,
+    pub config: AnalysisConfig,
+    /// Parquet reader threads.
+    pub readers: usize,
+    pub writer: WriterOptions,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self {
+            scope: "all".into(),
+            sensors: Vec::new(),
+            mode: Mode::Incremental { flush: false, rebuild: false },
+            config: AnalysisConfig::default(),
+            readers: std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4),
+            writer: WriterOptions { threads: 1, ..WriterOptions::default() },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeReport {
+    pub files: usize,
+    pub rows: u64,
+    /// Concluded findings written, by kind.
+    pub findings: BTreeMap<String, u64>,
+    pub ongoing: u64,
+    pub stats_days: usize,
+    /// Rows for days whose statistics had already been sealed (counted in findings only).
+    pub late_rows: u64,
+    pub dark_addresses: u64,
+    /// Lake commit of the outputs (0 when nothing was written).
+    pub commit: u64,
+    pub seconds: f64,
+}
+
+/// Run one analysis and commit its outputs.
+pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
+    let t0 = Instant::now();
+    opts.config.validate().map_err(Error::Invalid)?;
+    if !cynex_lake::valid_sensor_name(&opts.scope) {
+        return Err(Error::Invalid(format!("scope name {:?}: use 1-64 characters of A-Z a-z 0-9 . _ -", opts.scope)));
+    }
+    let snap = lake.snapshot()?;
+    let progress = snap.source(&opts.scope, STATE_ID).cloned();
+    let wanted = |f: &FileEntry| opts.sensors.is_empty() || opts.sensors.contains(&f.sensor);
+    let (mut engine, files, prev_state) = match &opts.mode {
+        Mode::Batch { from, to } => {
+            if progress.is_some() {
+                return Err(Error::Invalid(format!(
+                    "scope {:?} holds incremental analysis; give a batch run its own --scope",
+                    opts.scope
+                )));
+            }
+            let files: Vec<FileEntry> = snap
+                .files_of(Table::Packets)
+                .filter(|f| wanted(f) && f.max_ts >= *from && f.min_ts < *to)
+                .cloned()
+                .collect();
+            (Engine::new(opts.config.clone(), State::default()).with_range(*from, *to), files, None)
+        }
+        Mode::Incremental { rebuild, .. } => match progress.as_ref().filter(|_| !rebuild) {
+            None => {
+                let files: Vec<FileEntry> = snap.files_of(Table::Packets).filter(|f| wanted(f)).cloned().collect();
+                (Engine::new(opts.config.clone(), State::default()), files, None)
+            }
+            Some(p) => {
+                let state = load_state(lake.root(), &p.path, &opts.config)?;
+                let files = new_files(lake, p.offset, &snap.files)?.into_iter().filter(|f| wanted(f)).collect();
+                (Engine::new(opts.config.clone(), state), files, Some(p.path.clone()))
+            }
+        },
+    };
+    let mut files = files;
+    files.sort_by(|a, b| (a.min_ts, &a.path).cmp(&(b.min_ts, &b.path)));
+
+    let mut report = AnalyzeReport { files: files.len(), ..Default::default() };
+    let (rows_before, late_before) = (engine.state().rows, engine.st.late_rows);
+    {
+        // No compaction or prune removes the files while they are read.
+        let _read = lake.lock_shared()?;
+        read_files(lake.root(), &files, opts.readers.max(1), |i, batch| {
+            if let Some(b) = batch {
+                engine.observe(b).map_err(|reason| Error::Read { file: files[i].path.clone(), reason })?;
+            } else {
+                engine.advance(files[i].min_ts);
+            }
+            Ok(())
+        })?;
+    }
+    let flush = match opts.mode {
+        Mode::Batch { .. } => true,
+        Mode::Incremental { flush, .. } => flush,
+    };
+    let ongoing = engine.finish(flush);
+    let findings = engine.take_findings();
+    report.rows = engine.state().rows - rows_before;
+    report.late_rows = engine.st.late_rows - late_before;
+    report.dark_addresses = engine.dark_size();
+    for f in &findings {
+        *report.findings.entry(f.kind.clone()).or_default() += 1;
+    }
+    report.ongoing = ongoing.len() as u64;
+
+    // Outputs: findings, ongoing, and the statistics of every day touched by this run.
+    let mut tx = lake.begin(&opts.scope, opts.writer.clone())?;
+    write_findings(&mut tx, Table::Findings, &findings)?;
+    write_findings(&mut tx, Table::Ongoing, &ongoing)?;
+    let dark = engine.dark_size();
+    let mut days: BTreeSet<i64> = BTreeSet::new();
+    for (day, d) in std::mem::take(&mut engine.sealed) {
+        tx.write(Table::Stats, stats_batch(day, &d.bins, dark).map_err(arrow_err)?)?;
+        tx.write(Table::PortStats, port_stats_batch(d.ports.iter().map(|(k, p)| (*k, p))).map_err(arrow_err)?)?;
+        days.insert(day);
+    }
+    for day in std::mem::take(&mut engine.touched_days) {
+        let st = &engine.st;
+        tx.write(Table::Stats, stats_batch(day, &st.bins, dark).map_err(arrow_err)?)?;
+        let hours = ((day * 24) as u64) << 24..((day * 24 + 24) as u64) << 24;
+        let ports = st.port_hours.iter().filter(|(k, _)| hours.contains(*k)).map(|(k, p)| (*k, p));
+        tx.write(Table::PortStats, port_stats_batch(ports).map_err(arrow_err)?)?;
+        days.insert(day);
+    }
+    report.stats_days = days.len();
+    let scope_files = snap.files.values().filter(|f| f.sensor == opts.scope);
+    let remove: Vec<String> = match &opts.mode {
+        Mode::Incremental { rebuild: false, .. } if prev_state.is_some() => scope_files
+            .filter(|f| {
+                f.table == Table::Ongoing.name()
+                    || ((f.table == Table::Stats.name() || f.table == Table::PortStats.name())
+                        && days.contains(&f.days))
+            })
+            .map(|f| f.path.clone())
+            .collect(),
+        // From scratch: everything the scope held is replaced.
+        _ => scope_files
+            .filter(|f| Table::ANALYSIS.iter().any(|t| t.name() == f.table))
+            .map(|f| f.path.clone())
+            .collect(),
+    };
+    let sources = match opts.mode {
+        Mode::Incremental { .. } => {
+            let rel = save_state(lake.root(), &opts.scope, &opts.config, engine.state())?;
+            vec![SourceProgress {
+                id: STATE_ID.into(),
+                sensor: opts.scope.clone(),
+                format: "analysis".into(),
+                path: rel,
+                offset: snap.seq,
+                complete: true,
+                read: report.rows,
+                written: findings.len() as u64,
+                quarantined: 0,
+                error: None,
+            }]
+        }
+        Mode::Batch { .. } => Vec::new(),
+    };
+    let info = tx.commit_replacing("analyze", remove, sources)?;
+    report.commit = info.seq;
+    if let Some(old) = prev_state {
+        // The new state is committed; the old one is no longer referenced.
+        let _ = std::fs::remove_file(lake.root().join(old));
+    }
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn arrow_err(e: datafusion::arrow::error::ArrowError) -> Error {
+    Error::Invalid(format!("building output rows: {e}"))
+}
+
+fn write_findings(tx: &mut cynex_lake::Transaction, table: Table, rows: &[Finding]) -> Result<()> {
+    for chunk in rows.chunks(65_536) {
+        tx.write(table, findings_batch(chunk).map_err(arrow_err)?)?;
+    }
+    Ok(())
+}
+
+/// Packets files added by ingest commits after `seq` that are still live. A compaction that
+/// merged only new files hands its output on; one that mixed analysed and new rows cannot be
+/// split and asks for a rebuild.
+fn new_files(lake: &Lake, seq: u64, live: &BTreeMap<String, FileEntry>) -> Result<Vec<FileEntry>> {
+    let mut new: BTreeMap<String, FileEntry> = BTreeMap::new();
+    for c in lake.commits_after(seq)? {
+        let added = c.add.iter().filter(|f| f.table == Table::Packets.name());
+        match c.op.as_str() {
+            "compact" => {
+                let removed: Vec<&String> = c.remove.iter().filter(|p| p.starts_with("packets/")).collect();
+                let fresh = removed.iter().filter(|p| new.contains_key(p.as_str())).count();
+                if fresh == 0 {
+                    continue;
+                }
+                if fresh != removed.len() {
+                    return Err(Error::Invalid(format!(
+                        "commit {} compacted analysed and not yet analysed packets together; run `cynex analyze --rebuild`",
+                        c.seq
+                    )));
+                }
+                for p in removed {
+                    new.remove(p.as_str());
+                }
+                new.extend(added.map(|f| (f.path.clone(), f.clone())));
+            }
+            _ => {
+                for p in &c.remove {
+                    new.remove(p);
+                }
+                new.extend(added.map(|f| (f.path.clone(), f.clone())));
+            }
+        }
+    }
+    Ok(new.into_values().filter(|f| live.contains_key(&f.path)).collect())
+}
+
+enum Msg {
+    Batch(RecordBatch),
+    End,
+    Err(String),
+}
+
+/// Read `files` with `readers` threads, calling `f(i, Some(batch))` for each batch of file `i`
+/// in file order, after `f(i, None)` at the start of each file.
+fn read_files(
+    root: &Path,
+    files: &[FileEntry],
+    readers: usize,
+    mut f: impl FnMut(usize, Option<&RecordBatch>) -> Result<()>,
+) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let readers = readers.min(files.len());
+    std::thread::scope(|s| -> Result<()> {
+        let mut rxs: Vec<Receiver<Msg>> = Vec::new();
+        for r in 0..readers {
+            let (tx, rx) = sync_channel::<Msg>(4);
+            rxs.push(rx);
+            let mine: Vec<String> = files.iter().skip(r).step_by(readers).map(|f| f.path.clone()).collect();
+            s.spawn(move || {
+                for p in mine {
+                    let res = read_one(&root.join(&p), &mut |b| tx.send(Msg::Batch(b)).is_ok());
+                    let msg = match res {
+                        Ok(()) => Msg::End,
+                        Err(e) => Msg::Err(format!("{p}: {e}")),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        for (i, _) in files.iter().enumerate() {
+            f(i, None)?;
+            let rx = &rxs[i % readers];
+            loop {
+                match rx.recv() {
+                    Ok(Msg::Batch(b)) => f(i, Some(&b))?,
+                    Ok(Msg::End) => break,
+                    Ok(Msg::Err(e)) => return Err(Error::Read { file: files[i].path.clone(), reason: e }),
+                    Err(_) => return Err(Error::Read { file: files[i].path.clone(), reason: "reader stopped".into() }),
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn read_one(path: &Path, send: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    let schema = std::sync::Arc::clone(builder.schema());
+    let idx: Vec<usize> =
+        COLUMNS.iter().map(|c| schema.index_of(c).map_err(|_| format!("no column {c}"))).collect::<Result<_, _>>()?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
+    let reader = builder.with_projection(mask).with_batch_size(32_768).build().map_err(|e| e.to_string())?;
+    for b in reader {
+        if !send(b.map_err(|e| e.to_string())?) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn state_err(file: &str, reason: impl ToString) -> Error {
+    Error::State { file: file.to_string(), reason: reason.to_string() }
+}
+
+/// Write the state (with the configuration it was built under) to a new file under
+/// `_analysis/<scope>/`, fsynced; returns its path relative to the lake root.
+fn save_state(root: &Path, scope: &str, cfg: &AnalysisConfig, st: &State) -> Result<String> {
+    let rel = format!("{STATE_DIR}/{scope}/state-{}.bin.zst", uuid::Uuid::now_v7().simple());
+    let path = root.join(&rel);
+    let dir = path.parent().ok_or_else(|| state_err(&rel, "no parent directory"))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io { context: format!("creating {}", dir.display()), source: e })?;
+    let cfg_json = serde_json::to_string(cfg).map_err(|e| state_err(&rel, e))?;
+    let body = postcard::to_allocvec(&(cfg_json, st)).map_err(|e| state_err(&rel, e))?;
+    let packed = zstd::encode_all(&body[..], 3).map_err(|e| state_err(&rel, e))?;
+    let mut f =
+        File::create(&path).map_err(|e| Error::Io { context: format!("creating {}", path.display()), source: e })?;
+    f.write_all(&packed).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
+    f.sync_all().map_err(|e| Error::Io { context: format!("fsync {}", path.display()), source: e })?;
+    Ok(rel)
+}
+
+fn load_state(root: &Path, rel: &str, cfg: &AnalysisConfig) -> Result<State> {
+    let packed = std::fs::read(root.join(rel)).map_err(|e| state_err(rel, e))?;
+    let body = zstd::decode_all(&packed[..]).map_err(|e| state_err(rel, e))?;
+    let (cfg_json, st): (String, State) = postcard::from_bytes(&body).map_err(|e| state_err(rel, e))?;
+    let now = serde_json::to_string(cfg).map_err(|e| state_err(rel, e))?;
+    if cfg_json != now {
+        return Err(Error::Invalid(
+            "the analysis settings differ from those the saved state was built with; \
+             run `cynex analyze --rebuild` to start over with the new settings"
+                .into(),
+        ));
+    }
+    Ok(st)
+}
+
+/// Files of the lake's state directory no commit refers to (left by a crash before the commit).
+pub fn orphan_states(lake: &Lake) -> Result<Vec<String>> {
+    let snap = lake.snapshot()?;
+    let live: HashSet<String> = snap.sources.values().filter(|p| p.id == STATE_ID).map(|p| p.path.clone()).collect();
+    let mut out = Vec::new();
+    let base = lake.root().join(STATE_DIR);
+    if let Ok(scopes) = std::fs::read_dir(&base) {
+        for s in scopes.filter_map(|e| e.ok()) {
+            for f in std::fs::read_dir(s.path()).into_iter().flatten().filter_map(|e| e.ok()) {
+                let rel =
+                    format!("{STATE_DIR}/{}/{}", s.file_name().to_string_lossy(), f.file_name().to_string_lossy());
+                if !live.contains(&rel) {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every row of `table` (`findings` or `ongoing`) written by `scope`, ordered by time and id.
+pub fn load_findings(lake: &Lake, scope: &str, table: Table) -> Result<Vec<Finding>> {
+    let snap = lake.snapshot()?;
+    let _read = lake.lock_shared()?;
+    let mut out = Vec::new();
+    for f in snap.files_of(table).filter(|f| f.sensor == scope) {
+        let path = lake.root().join(&f.path);
+        let file =
+            File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| Error::Read { file: f.path.clone(), reason: e.to_string() })?;
+        for b in reader {
+            let b = b.map_err(|e| Error::Read { file: f.path.clone(), reason: e.to_string() })?;
+            out.extend(
+                crate::finding::findings_from_batch(&b)
+                    .map_err(|reason| Error::Read { file: f.path.clone(), reason })?,
+            );
+        }
+    }
+    out.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    Ok(out)
+}

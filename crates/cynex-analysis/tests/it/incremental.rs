@@ -1,0 +1,70 @@
+use std::collections::BTreeMap;
+
+use cynex_analysis::{analyze, load_findings, AnalyzeOptions, Mode};
+use cynex_gen::DarknetConfig;
+use cynex_lake::Lake;
+use cynex_model::Table;
+
+use crate::{capture, config_for, ingest};
+
+fn ids(lake: &Lake, scope: &str) -> BTreeMap<String, (String, u64)> {
+    load_findings(lake, scope, Table::Findings)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.id.clone(), (f.kind.clone(), f.packets)))
+        .collect()
+}
+
+/// Two days arriving one after the other, analysed after each, give exactly the findings of one
+/// batch run over both; a re-run with nothing new changes nothing.
+#[test]
+fn incremental_equals_batch_and_reruns_are_idempotent() {
+    let day1 = DarknetConfig { packets: 150_000, seed: 11, ..Default::default() };
+    let day2 =
+        DarknetConfig { packets: 150_000, seed: 12, start_us: day1.start_us + 86_400_000_000, ..Default::default() };
+    let (t1, c1) = capture(&day1);
+    let (_t2, c2) = capture(&day2);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let cfg = config_for(&t1);
+    let inc = |flush| AnalyzeOptions {
+        mode: Mode::Incremental { flush, rebuild: false },
+        config: cfg.clone(),
+        ..Default::default()
+    };
+    ingest(&lake, "tel1", "day1", &c1);
+    let r1 = analyze(&lake, &inc(false)).unwrap();
+    assert_eq!(r1.rows, t1.packets);
+    assert!(r1.ongoing > 0, "a run that does not flush leaves open items as ongoing");
+    let after1 = ids(&lake, "all");
+    // Nothing new: nothing read, nothing added.
+    let again = analyze(&lake, &inc(false)).unwrap();
+    assert_eq!((again.rows, again.files), (0, 0));
+    assert_eq!(ids(&lake, "all"), after1);
+    assert_eq!(load_findings(&lake, "all", Table::Ongoing).unwrap().len() as u64, again.ongoing);
+
+    ingest(&lake, "tel1", "day2", &c2);
+    let r2 = analyze(&lake, &inc(true)).unwrap();
+    assert_eq!(r2.rows, 150_000);
+    assert!(load_findings(&lake, "all", Table::Ongoing).unwrap().is_empty(), "flush closes everything");
+    let incremental = ids(&lake, "all");
+
+    let batch = AnalyzeOptions {
+        scope: "batch".into(),
+        mode: Mode::Batch { from: i64::MIN, to: i64::MAX },
+        config: cfg.clone(),
+        ..Default::default()
+    };
+    let rb = analyze(&lake, &batch).unwrap();
+    assert_eq!(rb.rows, t1.packets + 150_000);
+    let batch_ids = ids(&lake, "batch");
+    let only_inc: Vec<_> = incremental.iter().filter(|(k, v)| batch_ids.get(*k) != Some(v)).take(5).collect();
+    let only_batch: Vec<_> = batch_ids.iter().filter(|(k, v)| incremental.get(*k) != Some(v)).take(5).collect();
+    assert!(only_inc.is_empty() && only_batch.is_empty(), "incremental {only_inc:?} vs batch {only_batch:?}");
+    // A second batch run replaces the first rather than adding to it.
+    analyze(&lake, &batch).unwrap();
+    assert_eq!(ids(&lake, "batch"), batch_ids);
+    // Batch into the incremental scope is refused.
+    let err = analyze(&lake, &AnalyzeOptions { scope: "all".into(), ..batch }).unwrap_err();
+    assert!(err.to_string().contains("incremental"), "{err}");
+}
