@@ -12,7 +12,10 @@
 //!   dark addresses) counted by /16. A vector ends after 300 s without a packet, the flow timeout
 //!   of Moore et al., "Inferring Internet Denial-of-Service Activity" (ACM TOCS 2006).
 //! - Port surges: unique sources per (protocol, port, hour) against the median and MAD of the
-//!   previous 24 hours, plus a CUSUM for slower onsets (design note in darknet.md §2.4).
+//!   previous 24 hours, plus a CUSUM for slower onsets (design note in darknet.md §2.4). The CUSUM
+//!   runs on tens of thousands of ports at once, so its in-control run length must be huge:
+//!   k = 1, h = 10 gives about 10^9 hours per port (Siegmund's approximation), where the textbook
+//!   k = 0.5, h = 8 gives about 2·10^4 and alerts on noise every hour.
 
 use cynex_model::ip::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -66,8 +69,8 @@ impl Default for AnalysisConfig {
             surge_min_sources: 10,
             surge_min_ratio: 2.0,
             surge_z: 5.0,
-            cusum_k: 0.5,
-            cusum_h: 8.0,
+            cusum_k: 1.0,
+            cusum_h: 10.0,
             research: crate::research::default_list(),
         }
     }

@@ -10,15 +10,34 @@ pub const EXACT_MAX: usize = 64;
 const P: u32 = 10;
 const M: usize = 1 << P;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Values held inline (no heap allocation): most sets in darknet data stay this small.
+const INLINE: usize = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Distinct {
+    Inline(u8, [u32; INLINE]),
     Exact(Vec<u32>),
     Sketch(Vec<u8>),
 }
 
 impl Default for Distinct {
     fn default() -> Self {
-        Distinct::Exact(Vec::new())
+        Distinct::Inline(0, [0; INLINE])
+    }
+}
+
+impl PartialEq for Distinct {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.values(), other.values()) {
+            (Some(a), Some(b)) => {
+                let (mut a, mut b) = (a.to_vec(), b.to_vec());
+                a.sort_unstable();
+                b.sort_unstable();
+                a == b
+            }
+            (None, None) => matches!((self, other), (Distinct::Sketch(a), Distinct::Sketch(b)) if a == b),
+            _ => false,
+        }
     }
 }
 
@@ -46,6 +65,21 @@ impl Distinct {
     #[inline]
     pub fn insert(&mut self, v: u32) {
         match self {
+            Distinct::Inline(n, vals) => {
+                let n8 = *n as usize;
+                if vals[..n8].contains(&v) {
+                    return;
+                }
+                if n8 < INLINE {
+                    vals[n8] = v;
+                    *n += 1;
+                    return;
+                }
+                let mut big = Vec::with_capacity(16);
+                big.extend_from_slice(&vals[..]);
+                big.push(v);
+                *self = Distinct::Exact(big);
+            }
             Distinct::Exact(vals) => {
                 if vals.contains(&v) {
                     return;
@@ -67,15 +101,15 @@ impl Distinct {
 
     pub fn merge(&mut self, other: &Distinct) {
         match other {
-            Distinct::Exact(vals) => {
-                for &v in vals {
+            Distinct::Inline(..) | Distinct::Exact(_) => {
+                for &v in other.values().unwrap_or(&[]) {
                     self.insert(v);
                 }
             }
             Distinct::Sketch(o) => {
-                if let Distinct::Exact(vals) = self {
+                if let Some(vals) = self.values() {
                     let mut reg = vec![0u8; M];
-                    for &x in vals.iter() {
+                    for &x in vals {
                         sketch_add(&mut reg, x);
                     }
                     *self = Distinct::Sketch(reg);
@@ -92,13 +126,14 @@ impl Distinct {
     /// The number of distinct values (exact up to [`EXACT_MAX`], estimated above).
     pub fn count(&self) -> u64 {
         match self {
+            Distinct::Inline(n, _) => *n as u64,
             Distinct::Exact(v) => v.len() as u64,
             Distinct::Sketch(reg) => {
                 let m = M as f64;
                 let mut sum = 0.0;
                 let mut zeros = 0usize;
                 for &r in reg {
-                    sum += 1.0 / (1u64 << r) as f64;
+                    sum += f64::from_bits((1023 - r as u64) << 52); // 2^-r
                     zeros += (r == 0) as usize;
                 }
                 let alpha = 0.7213 / (1.0 + 1.079 / m);
@@ -111,12 +146,13 @@ impl Distinct {
     }
 
     pub fn is_exact(&self) -> bool {
-        matches!(self, Distinct::Exact(_))
+        !matches!(self, Distinct::Sketch(_))
     }
 
     /// The exact values, when the set is still exact.
     pub fn values(&self) -> Option<&[u32]> {
         match self {
+            Distinct::Inline(n, v) => Some(&v[..*n as usize]),
             Distinct::Exact(v) => Some(v),
             Distinct::Sketch(_) => None,
         }

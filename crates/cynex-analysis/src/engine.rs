@@ -258,6 +258,10 @@ pub struct Engine {
     pub(crate) touched_days: BTreeSet<i64>,
     /// Statistics of touched days that were dropped from state during this run.
     pub(crate) sealed: Vec<(i64, DayStats)>,
+    /// The 5-minute bin being filled (rows come in time order: one map lookup per bin change).
+    cur: Option<(i64, Bin)>,
+    /// Dark addresses used for rates: configured, or refreshed from `st.dsts` at each advance.
+    dark: u64,
 }
 
 impl Engine {
@@ -271,6 +275,21 @@ impl Engine {
             out: Vec::new(),
             touched_days: BTreeSet::new(),
             sealed: Vec::new(),
+            cur: None,
+            dark: 0,
+        }
+        .with_dark()
+    }
+
+    fn with_dark(mut self) -> Self {
+        self.dark = self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1));
+        self
+    }
+
+    /// Move the bin being filled into the state.
+    pub(crate) fn flush_bin(&mut self) {
+        if let Some((b, bin)) = self.cur.take() {
+            self.st.bins.entry(b).or_default().merge(&bin);
         }
     }
 
@@ -298,7 +317,7 @@ impl Engine {
 
     /// Addresses the telescope listens on: configured, or the distinct destinations seen.
     pub fn dark_size(&self) -> u64 {
-        self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1))
+        self.dark
     }
 
     /// Read a batch holding (at least) the [`COLUMNS`].
@@ -362,7 +381,12 @@ impl Engine {
         } else {
             self.touched_days.insert(day);
             let research = r.src.is_some_and(|s| !self.research.is_empty() && self.research.lookup(s).is_some());
-            let bin = self.st.bins.entry(r.ts.div_euclid(BIN_US)).or_default();
+            let b = r.ts.div_euclid(BIN_US);
+            if self.cur.as_ref().is_none_or(|(cb, _)| *cb != b) {
+                self.flush_bin();
+                self.cur = Some((b, Bin::default()));
+            }
+            let Some((_, bin)) = self.cur.as_mut() else { return };
             bin.packets += 1;
             bin.bytes += r.len as u64;
             match r.proto {
@@ -600,6 +624,10 @@ impl Engine {
 
     /// No row older than `wm` will follow: close what has gone quiet, judge finished hours.
     pub fn advance(&mut self, wm: i64) {
+        self.flush_bin();
+        if self.cfg.dark.is_empty() {
+            self.dark = self.st.dsts.count().max(1);
+        }
         if wm <= self.st.watermark {
             return;
         }
@@ -659,13 +687,21 @@ impl Engine {
         let mut found = Vec::new();
         for k in keys {
             let (x, packets) = now.get(&k).copied().unwrap_or((0, 0));
-            let s = match self.st.series.get_mut(&k) {
-                Some(s) => s,
-                None if x >= 3 => {
-                    self.st.series.entry(k).or_insert_with(|| Series { last_hour: h - 1, ..Default::default() })
+            if !self.st.series.contains_key(&k) {
+                if x < 3 {
+                    continue;
                 }
-                None => continue,
-            };
+                // Ports are tracked from their first hour with 3 sources; their earlier hours
+                // are still in state (`port_hours`), so the baseline starts from the real counts.
+                let counts: VecDeque<u32> = (h - w as i64..h)
+                    .map(|hh| {
+                        let key = port_hour_key(hh, (k >> 16) as u8, k as u16);
+                        self.st.port_hours.get(&key).map_or(0, |p| p.sources.count() as u32)
+                    })
+                    .collect();
+                self.st.series.insert(k, Series { last_hour: h - 1, counts, ..Default::default() });
+            }
+            let Some(s) = self.st.series.get_mut(&k) else { continue };
             // Hours with no row for this port count zero.
             while s.last_hour < h - 1 {
                 s.counts.push_back(0);
@@ -674,13 +710,13 @@ impl Engine {
                     s.counts.pop_front();
                 }
             }
-            let mut base: Vec<f64> = s.counts.iter().map(|&c| c as f64).collect();
-            base.resize(w.min(history).max(base.len()), 0.0);
+            // Only hours since the analysis began count as baseline.
+            let mut base: Vec<f64> = s.counts.iter().rev().take(w.min(history)).map(|&c| c as f64).collect();
+            base.resize(w.min(history), 0.0);
             let judged = history >= cfg.surge_min_history_hours;
             let (med, mad) = median_mad(&mut base);
-            let sigma = (1.4826 * mad).max(med.max(1.0).sqrt());
             let xf = x as f64;
-            let z = (xf - med) / sigma;
+            let z = surge_z(xf, med, mad);
             s.cusum = (s.cusum + z - cfg.cusum_k).max(0.0);
             let big = x >= cfg.surge_min_sources && xf >= cfg.surge_min_ratio * med.max(1.0);
             if judged && big && (z >= cfg.surge_z || s.cusum >= cfg.cusum_h) && !s.alerting {
@@ -712,7 +748,7 @@ impl Engine {
                         "z": z,
                         "cusum": s.cusum,
                         "recent_counts": s.counts.iter().rev().take(24).rev().collect::<Vec<_>>(),
-                        "method": "unique sources in the hour vs median/MAD of the previous hours (robust z) and a CUSUM",
+                        "method": "unique sources in the hour vs the previous hours: min(robust z over median/MAD, Poisson z after Anscombe's transform), and a CUSUM of that z",
                     }),
                 });
             } else if !big {
@@ -771,6 +807,10 @@ impl Engine {
     /// End of input. With `flush`, close everything (the data is complete: a finished capture or
     /// a batch range); otherwise open items stay in state and are returned as `ongoing`.
     pub fn finish(&mut self, flush: bool) -> Vec<Finding> {
+        self.flush_bin();
+        if self.cfg.dark.is_empty() {
+            self.dark = self.st.dsts.count().max(1);
+        }
         if flush {
             let end = self.st.max_ts + 1;
             let scans: Vec<(u64, ScanState)> = self.st.scans.drain().collect();
@@ -816,6 +856,20 @@ fn update_scan(ev: &mut ScanState, r: &Row, dst: u32) {
     ev.nets.insert(dst >> 8);
 }
 
+/// How unusual `x` unique sources are against a baseline median and MAD. Counts of sources are
+/// Poisson-like at the low end, where a Gaussian z with a small MAD wildly overstates surprise
+/// (tens of thousands of sparsely probed ports each hour would alert on noise), so the score is
+/// the smaller of the robust z `(x - med) / (1.4826 MAD)` and the Poisson z after Anscombe's
+/// variance-stabilising transform, `2 (sqrt(x + 3/8) - sqrt(med + 3/8))`.
+pub(crate) fn surge_z(x: f64, med: f64, mad: f64) -> f64 {
+    let poisson = 2.0 * ((x + 0.375).sqrt() - (med + 0.375).sqrt());
+    if mad > 0.0 {
+        poisson.min((x - med) / (1.4826 * mad))
+    } else {
+        poisson
+    }
+}
+
 /// Median and median absolute deviation (sorts `v`).
 fn median_mad(v: &mut [f64]) -> (f64, f64) {
     if v.is_empty() {
@@ -844,4 +898,29 @@ pub(crate) fn bin_time(bin: i64) -> i64 {
 /// (hour, proto, port) of a `port_hours` key.
 pub(crate) fn split_port_key(k: u64) -> (i64, u8, u16) {
     ((k >> 24) as i64, (k >> 16) as u8, k as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surge_score_is_calm_on_poisson_noise_and_loud_on_a_new_port() {
+        // Sparse random ports: baseline median 2-3, an hour of 11-14 sources is noise.
+        assert!(surge_z(11.0, 2.0, 1.0) < 5.0);
+        assert!(surge_z(14.0, 3.5, 1.5) < 5.0);
+        // A port nobody probed gaining 15 sources in an hour is news.
+        assert!(surge_z(15.0, 0.0, 0.0) >= 5.0);
+        // A busy port doubling.
+        assert!(surge_z(4_000.0, 2_000.0, 150.0) >= 5.0);
+        // Diurnal swing of a busy port (+35%) against a wide MAD is not.
+        assert!(surge_z(2_700.0, 2_000.0, 300.0) < 5.0);
+    }
+
+    #[test]
+    fn median_and_mad() {
+        let mut v = vec![1.0, 2.0, 3.0, 4.0, 100.0];
+        assert_eq!(median_mad(&mut v), (3.0, 1.0));
+        assert_eq!(median_mad(&mut []), (0.0, 0.0));
+    }
 }

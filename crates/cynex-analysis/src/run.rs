@@ -47,7 +47,8 @@ pub struct AnalyzeOptions {
     /// Only packets of these sensors (empty: all).
     pub sensors: Vec<String>,
     pub mode: Mode,
-    pub config: AnalysisConfig,
+    /// Settings; `None` keeps those the scope's saved state was built with (or the defaults).
+    pub config: Option<AnalysisConfig>,
     /// Parquet reader threads.
     pub readers: usize,
     pub writer: WriterOptions,
@@ -59,7 +60,7 @@ impl Default for AnalyzeOptions {
             scope: "all".into(),
             sensors: Vec::new(),
             mode: Mode::Incremental { flush: false, rebuild: false },
-            config: AnalysisConfig::default(),
+            config: None,
             readers: std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4),
             writer: WriterOptions { threads: 1, ..WriterOptions::default() },
         }
@@ -85,13 +86,18 @@ pub struct AnalyzeReport {
 /// Run one analysis and commit its outputs.
 pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     let t0 = Instant::now();
-    opts.config.validate().map_err(Error::Invalid)?;
     if !cynex_lake::valid_sensor_name(&opts.scope) {
         return Err(Error::Invalid(format!("scope name {:?}: use 1-64 characters of A-Z a-z 0-9 . _ -", opts.scope)));
     }
     let snap = lake.snapshot()?;
     let progress = snap.source(&opts.scope, STATE_ID).cloned();
     let wanted = |f: &FileEntry| opts.sensors.is_empty() || opts.sensors.contains(&f.sensor);
+    let given = opts.config.clone();
+    let fresh = |cfg: Option<AnalysisConfig>| -> Result<AnalysisConfig> {
+        let cfg = cfg.unwrap_or_default();
+        cfg.validate().map_err(Error::Invalid)?;
+        Ok(cfg)
+    };
     let (mut engine, files, prev_state) = match &opts.mode {
         Mode::Batch { from, to } => {
             if progress.is_some() {
@@ -105,17 +111,17 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
                 .filter(|f| wanted(f) && f.max_ts >= *from && f.min_ts < *to)
                 .cloned()
                 .collect();
-            (Engine::new(opts.config.clone(), State::default()).with_range(*from, *to), files, None)
+            (Engine::new(fresh(given)?, State::default()).with_range(*from, *to), files, None)
         }
         Mode::Incremental { rebuild, .. } => match progress.as_ref().filter(|_| !rebuild) {
             None => {
                 let files: Vec<FileEntry> = snap.files_of(Table::Packets).filter(|f| wanted(f)).cloned().collect();
-                (Engine::new(opts.config.clone(), State::default()), files, None)
+                (Engine::new(fresh(given)?, State::default()), files, None)
             }
             Some(p) => {
-                let state = load_state(lake.root(), &p.path, &opts.config)?;
+                let (cfg, state) = load_state(lake.root(), &p.path, given.as_ref())?;
                 let files = new_files(lake, p.offset, &snap.files)?.into_iter().filter(|f| wanted(f)).collect();
-                (Engine::new(opts.config.clone(), state), files, Some(p.path.clone()))
+                (Engine::new(cfg, state), files, Some(p.path.clone()))
             }
         },
     };
@@ -188,7 +194,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     };
     let sources = match opts.mode {
         Mode::Incremental { .. } => {
-            let rel = save_state(lake.root(), &opts.scope, &opts.config, engine.state())?;
+            let rel = save_state(lake.root(), &opts.scope, engine.config(), engine.state())?;
             vec![SourceProgress {
                 id: STATE_ID.into(),
                 sensor: opts.scope.clone(),
@@ -352,19 +358,31 @@ fn save_state(root: &Path, scope: &str, cfg: &AnalysisConfig, st: &State) -> Res
     Ok(rel)
 }
 
-fn load_state(root: &Path, rel: &str, cfg: &AnalysisConfig) -> Result<State> {
+/// Load a saved state and the settings it was built with. Settings given now must equal those:
+/// state built under other thresholds cannot be continued consistently.
+fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<(AnalysisConfig, State)> {
     let packed = std::fs::read(root.join(rel)).map_err(|e| state_err(rel, e))?;
     let body = zstd::decode_all(&packed[..]).map_err(|e| state_err(rel, e))?;
     let (cfg_json, st): (String, State) = postcard::from_bytes(&body).map_err(|e| state_err(rel, e))?;
-    let now = serde_json::to_string(cfg).map_err(|e| state_err(rel, e))?;
-    if cfg_json != now {
-        return Err(Error::Invalid(
-            "the analysis settings differ from those the saved state was built with; \
-             run `cynex analyze --rebuild` to start over with the new settings"
-                .into(),
-        ));
+    let saved: AnalysisConfig = serde_json::from_str(&cfg_json).map_err(|e| state_err(rel, e))?;
+    if let Some(g) = given {
+        if *g != saved {
+            return Err(Error::Invalid(
+                "the analysis settings differ from those this scope's saved state was built with; \
+                 run with --rebuild to start over with the new settings (or omit them to keep the saved ones)"
+                    .into(),
+            ));
+        }
     }
-    Ok(st)
+    Ok((saved, st))
+}
+
+/// The settings a scope's incremental state was built with, if it has one.
+pub fn saved_config(lake: &Lake, scope: &str) -> Result<Option<AnalysisConfig>> {
+    match lake.source_progress(scope, STATE_ID)? {
+        Some(p) => Ok(Some(load_state(lake.root(), &p.path, None)?.0)),
+        None => Ok(None),
+    }
 }
 
 /// Files of the lake's state directory no commit refers to (left by a crash before the commit).

@@ -7,7 +7,8 @@
 //!   sequence number and source port across destinations (`seq = ((tryno<<16)+tryno) ^ seqmask`,
 //!   `sport = base_port + tryno`: nmap scan_engine_raw.cc L229-241, L265).
 //! - Unicornscan 0.4: `seq ^ D ^ ((dport << 16) + sport)` is a per-scan constant, with `D` the
-//!   destination as the sender's CPU reads it — tested in both byte orders (tcphash.h).
+//!   destination as the sender's CPU reads it — tested in both byte orders (tcphash.h), on probes
+//!   with its default profile's traits (the `unicorn` bit: window 4128 with MSS).
 //! - ZMap 4.1+ (random IP ID since commit b0190cc) has no exact rule; its default Windows-style
 //!   options with window 65535 and an initial TTL of 255 are a weak profile, reported as such.
 
@@ -21,23 +22,23 @@ use crate::engine::Row;
 /// Index of the weak ZMap 4.1 profile in [`SourceState::bits`].
 pub const ZMAP41_WEAK: usize = 3;
 
-/// Up to four candidate constants with how often each was seen.
+/// Up to four candidate constants with how often each was seen (a count of 0 is a free slot).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Consts {
-    vals: Vec<(u64, u32)>,
+    vals: [(u64, u32); 4],
 }
 
 impl Consts {
     fn observe(&mut self, v: u64) {
-        if let Some(e) = self.vals.iter_mut().find(|(x, _)| *x == v) {
+        if let Some(e) = self.vals.iter_mut().find(|(x, c)| *c > 0 && *x == v) {
             e.1 += 1;
-        } else if self.vals.len() < 4 {
-            self.vals.push((v, 1));
+        } else if let Some(e) = self.vals.iter_mut().find(|(_, c)| *c == 0) {
+            *e = (v, 1);
         }
     }
 
     fn best(&self) -> Option<(u64, u32)> {
-        self.vals.iter().copied().max_by_key(|(_, c)| *c)
+        self.vals.iter().copied().filter(|(_, c)| *c > 0).max_by_key(|(_, c)| *c)
     }
 }
 
@@ -50,12 +51,18 @@ pub struct SourceState {
     pub syn: u64,
     /// Probes matching ZMap (IP ID 54321), Masscan, Mirai, and the weak ZMap 4.1 profile.
     pub bits: [u32; 4],
+    /// Multi-packet state, only for sources that sent probes with the Nmap or Unicornscan traits.
+    multi: Option<Box<Multi>>,
+    pub ports: Distinct,
+    /// The first four ports probed, with counts.
+    top: [(u16, u32); 4],
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Multi {
     nmap: Consts,
     uni_be: Consts,
     uni_le: Consts,
-    pub ports: Distinct,
-    /// The most probed ports (up to 8) with counts.
-    top: Vec<(u16, u32)>,
 }
 
 impl SourceState {
@@ -68,10 +75,10 @@ impl SourceState {
         self.last = self.last.max(r.ts);
         self.packets += 1;
         self.ports.insert(r.dport as u32);
-        if let Some(e) = self.top.iter_mut().find(|(p, _)| *p == r.dport) {
+        if let Some(e) = self.top.iter_mut().find(|(p, c)| *c > 0 && *p == r.dport) {
             e.1 += 1;
-        } else if self.top.len() < 8 {
-            self.top.push((r.dport, 1));
+        } else if let Some(e) = self.top.iter_mut().find(|(_, c)| *c == 0) {
+            *e = (r.dport, 1);
         }
         if !syn {
             return;
@@ -86,21 +93,23 @@ impl SourceState {
             self.bits[ZMAP41_WEAK] += 1;
         }
         if r.fp & fp::NMAP_SYN != 0 {
-            self.nmap.observe((r.seq as u64) << 16 | r.sport as u64);
+            let m = self.multi.get_or_insert_with(Default::default);
+            m.nmap.observe((r.seq as u64) << 16 | r.sport as u64);
         }
-        if !mirai {
+        if r.fp & fp::UNICORN != 0 && !mirai {
+            let m = self.multi.get_or_insert_with(Default::default);
             let ports = ((r.dport as u32) << 16).wrapping_add(r.sport as u32);
-            self.uni_be.observe((r.seq ^ dst ^ ports) as u64);
-            self.uni_le.observe((r.seq ^ dst.swap_bytes() ^ ports) as u64);
+            m.uni_be.observe((r.seq ^ dst ^ ports) as u64);
+            m.uni_le.observe((r.seq ^ dst.swap_bytes() ^ ports) as u64);
         }
     }
 
     pub fn top_port(&self) -> Option<u16> {
-        self.top.iter().max_by_key(|(_, c)| *c).map(|(p, _)| *p)
+        self.top.iter().filter(|(_, c)| *c > 0).max_by_key(|(_, c)| *c).map(|(p, _)| *p)
     }
 
     pub fn port_list(&self) -> Vec<u16> {
-        let mut t = self.top.clone();
+        let mut t: Vec<(u16, u32)> = self.top.iter().copied().filter(|(_, c)| *c > 0).collect();
         t.sort_by_key(|(p, c)| (std::cmp::Reverse(*c), *p));
         t.into_iter().map(|(p, _)| p).collect()
     }
@@ -117,9 +126,10 @@ pub struct Attribution {
 /// The tool whose rule the most probes of `s` match, if at least `k` do. Ties go to the more
 /// specific rule (listed first).
 pub fn attribute(s: &SourceState, k: u32) -> Option<Attribution> {
-    let nmap = s.nmap.best();
-    let be = s.uni_be.best();
-    let le = s.uni_le.best();
+    let m = s.multi.as_deref();
+    let nmap = m.and_then(|m| m.nmap.best());
+    let be = m.and_then(|m| m.uni_be.best());
+    let le = m.and_then(|m| m.uni_le.best());
     let uni = match (be, le) {
         (Some(b), Some(l)) if l.1 > b.1 => Some((l, "little-endian")),
         (Some(b), _) => Some((b, "big-endian")),

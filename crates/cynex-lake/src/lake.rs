@@ -261,9 +261,7 @@ fn remove_empty_parents(root: &Path, file: &Path) {
     }
 }
 
-pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
-}
+pub(crate) use cynex_model::time::now_us;
 
 #[cfg(test)]
 mod tests {

@@ -105,6 +105,11 @@ pub fn parse_duration_secs(s: &str) -> Option<u64> {
     n.checked_mul(mul)
 }
 
+/// The current time in µs since the epoch (0 if the clock is before 1970).
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,38 @@ pub enum Cmd {
         #[arg(long, default_value_t = 2048)]
         memory_mb: usize,
     },
+    /// Analyse darknet packets: scan events, tool attribution, backscatter attacks, port surges,
+    /// statistics (written to the findings, ongoing, stats and port_stats tables).
+    Analyze(AnalyzeArgs),
+    /// Print traffic statistics computed by `analyze`: per bin, totals, top ports and tools.
+    Stats {
+        /// Analysis scope to read.
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// Bin size: 5m, 1h or 1d.
+        #[arg(long, default_value = "1h")]
+        bin: String,
+        #[arg(long, value_parser = parse_time)]
+        from: Option<i64>,
+        #[arg(long, value_parser = parse_time)]
+        to: Option<i64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Write an observation report (HTML with offline charts, and JSON) for a period, compared
+    /// with the previous period of the same length.
+    Report {
+        #[arg(long, value_parser = parse_time)]
+        from: i64,
+        #[arg(long, value_parser = parse_time)]
+        to: i64,
+        /// Analysis scope to report on.
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// Output path without extension: writes <out>.html and <out>.json.
+        #[arg(long, default_value = "cynex-report")]
+        out: PathBuf,
+    },
     /// Inspect and maintain the lake.
     #[command(subcommand)]
     Lake(LakeCmd),
@@ -86,6 +118,38 @@ pub struct PcapArgs {
     /// Commit at least every this many packets.
     #[arg(long, default_value_t = 8_000_000)]
     pub commit_every: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Analyse only packets from this time on (with --to: a batch run over the range, from scratch).
+    #[arg(long, value_parser = parse_time, requires = "to")]
+    pub from: Option<i64>,
+    #[arg(long, value_parser = parse_time, requires = "from")]
+    pub to: Option<i64>,
+    /// Name of this analysis (the `sensor` partition of its outputs). Default: `all` for
+    /// incremental runs, `range` for --from/--to.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Only packets of these sensors (repeatable; default all).
+    #[arg(long = "sensor")]
+    pub sensors: Vec<String>,
+    /// The telescope's dark blocks (repeatable), for global-rate and per-address figures.
+    /// Default: the number of distinct destinations seen.
+    #[arg(long)]
+    pub dark: Vec<Ipv4Net>,
+    /// Research-scanner list: lines of `CIDR NAME` (default: the built-in list).
+    #[arg(long)]
+    pub research: Option<PathBuf>,
+    /// All detector settings as JSON (see docs/ANALYSIS.md); --dark/--research override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The input is complete: close every open event and report it.
+    #[arg(long)]
+    pub flush: bool,
+    /// Forget the saved state and analyse everything again.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -159,6 +223,36 @@ fn parse_time(s: &str) -> Result<i64, String> {
     parse_rfc3339_us(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 UTC time like 2026-11-01T00:00:00Z"))
 }
 
+fn analyze_options(a: &AnalyzeArgs) -> anyhow::Result<cynex_analysis::AnalyzeOptions> {
+    use cynex_analysis::{AnalysisConfig, Mode};
+    let mut config: Option<AnalysisConfig> = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("{}: bad analysis settings", p.display()))?)
+        }
+        None => None,
+    };
+    if !a.dark.is_empty() {
+        config.get_or_insert_with(Default::default).dark = a.dark.clone();
+    }
+    if let Some(p) = &a.research {
+        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let list = cynex_analysis::research::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        config.get_or_insert_with(Default::default).research = list;
+    }
+    let (mode, scope) = match (a.from, a.to) {
+        (Some(from), Some(to)) => {
+            anyhow::ensure!(from < to, "--from must be before --to");
+            anyhow::ensure!(!a.flush && !a.rebuild, "--flush and --rebuild are for incremental runs");
+            (Mode::Batch { from, to }, a.scope.clone().unwrap_or_else(|| "range".into()))
+        }
+        _ => {
+            (Mode::Incremental { flush: a.flush, rebuild: a.rebuild }, a.scope.clone().unwrap_or_else(|| "all".into()))
+        }
+    };
+    Ok(cynex_analysis::AnalyzeOptions { scope, sensors: a.sensors.clone(), mode, config, ..Default::default() })
+}
+
 fn lake_of(cli: &Cli) -> anyhow::Result<Lake> {
     let root = cli.data.join("lake");
     Lake::open(&root).with_context(|| format!("opening the lake at {}", root.display()))
@@ -193,6 +287,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let lake = lake_of(&cli)?;
             let opts = QueryOptions { memory_limit: memory_mb << 20, ..Default::default() };
             cmd::query::run(&lake, sql, *format, &opts, &mut out)?;
+        }
+        Cmd::Analyze(a) => {
+            let lake = lake_of(&cli)?;
+            let opts = analyze_options(a)?;
+            cmd::analyze::run(&lake, &opts, &mut out)?;
+        }
+        Cmd::Stats { scope, bin, from, to, format } => {
+            let req = cmd::analyze::StatsRequest {
+                scope: scope.clone(),
+                bin: bin.clone(),
+                from: *from,
+                to: *to,
+                format: *format,
+            };
+            cmd::analyze::stats(&lake_of(&cli)?, &req, &mut out)?;
+        }
+        Cmd::Report { from, to, scope, out: path } => {
+            let r = cmd::report::build(&lake_of(&cli)?, scope, *from, *to)?;
+            cmd::report::write(&r, path, &mut out)?;
         }
         Cmd::Lake(LakeCmd::Stats { format }) => cmd::lake::stats(&lake_of(&cli)?, *format, &mut out)?,
         Cmd::Lake(LakeCmd::Compact { target_mb }) => cmd::lake::compact(&lake_of(&cli)?, *target_mb, &mut out)?,

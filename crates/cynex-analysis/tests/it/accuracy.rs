@@ -28,7 +28,7 @@ fn findings_match_ground_truth() {
     ingest(&lake, "tel1", "cap", &bytes);
     let opts = AnalyzeOptions {
         mode: Mode::Incremental { flush: true, rebuild: false },
-        config: config_for(&truth),
+        config: Some(config_for(&truth)),
         ..Default::default()
     };
     let report = analyze(&lake, &opts).unwrap();

@@ -29,7 +29,7 @@ fn incremental_equals_batch_and_reruns_are_idempotent() {
     let cfg = config_for(&t1);
     let inc = |flush| AnalyzeOptions {
         mode: Mode::Incremental { flush, rebuild: false },
-        config: cfg.clone(),
+        config: Some(cfg.clone()),
         ..Default::default()
     };
     ingest(&lake, "tel1", "day1", &c1);
@@ -52,7 +52,7 @@ fn incremental_equals_batch_and_reruns_are_idempotent() {
     let batch = AnalyzeOptions {
         scope: "batch".into(),
         mode: Mode::Batch { from: i64::MIN, to: i64::MAX },
-        config: cfg.clone(),
+        config: Some(cfg.clone()),
         ..Default::default()
     };
     let rb = analyze(&lake, &batch).unwrap();

@@ -1,7 +1,9 @@
 //! One module per command family.
 
+pub mod analyze;
 pub mod demo;
 pub mod gen;
 pub mod ingest;
 pub mod lake;
 pub mod query;
+pub mod report;
