@@ -47,6 +47,11 @@ pub struct AnalysisConfig {
     /// CUSUM slack (in robust standard deviations) and decision threshold.
     pub cusum_k: f64,
     pub cusum_h: f64,
+    /// Memory for analysis state (MiB). Past it the least recently active scan events and sources
+    /// are closed early — their findings are written, nothing is dropped — so a run never fails
+    /// for memory; an event or source that comes back later starts a new finding. Statistics
+    /// (two days of 5-minute bins and hourly port counts) are not evicted.
+    pub memory_mb: u64,
     /// Research scanners: name and prefixes (see `research.rs` for the default list).
     pub research: Vec<crate::research::ResearchOrg>,
 }
@@ -71,6 +76,7 @@ impl Default for AnalysisConfig {
             surge_z: 5.0,
             cusum_k: 1.0,
             cusum_h: 10.0,
+            memory_mb: 4_096,
             research: crate::research::default_list(),
         }
     }

@@ -145,6 +145,15 @@ impl Distinct {
         }
     }
 
+    /// Heap bytes held (beyond the value itself).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Distinct::Inline(..) => 0,
+            Distinct::Exact(v) => v.capacity() * 4,
+            Distinct::Sketch(r) => r.capacity(),
+        }
+    }
+
     pub fn is_exact(&self) -> bool {
         !matches!(self, Distinct::Sketch(_))
     }

@@ -45,6 +45,8 @@ pub const COLUMNS: [&str; 17] = [
 ];
 
 const US: i64 = 1_000_000;
+/// Rows between checks of the state's size.
+const MEMORY_CHECK_ROWS: u64 = 1 << 16;
 const BIN_US: i64 = 300 * US;
 const HOUR_US: i64 = 3_600 * US;
 const DAY_US: i64 = 86_400 * US;
@@ -215,6 +217,8 @@ pub struct State {
     sealed_before_day: Option<i64>,
     pub(crate) late_rows: u64,
     pub rows: u64,
+    /// Scan events and sources closed early to stay within `memory_mb`.
+    pub evicted: u64,
 }
 
 fn scan_key(src: u32, port: u16, t: Traffic) -> u64 {
@@ -374,6 +378,9 @@ impl Engine {
             return;
         }
         self.st.rows += 1;
+        if self.st.rows.is_multiple_of(MEMORY_CHECK_ROWS) {
+            self.bound_memory();
+        }
         let day = r.ts.div_euclid(DAY_US);
         if self.st.sealed_before_day.is_some_and(|d| day < d) {
             // Its day's statistics are no longer in state; the row still feeds the detectors.
@@ -622,6 +629,68 @@ impl Engine {
         })
     }
 
+    /// Approximate bytes of state: map entries (with hash-table overhead) and their heap.
+    pub fn state_bytes(&self) -> usize {
+        fn map<K, V>(m: &Map<K, V>) -> usize {
+            m.capacity() * (size_of::<(K, V)>() + 1)
+        }
+        let st = &self.st;
+        map(&st.scans)
+            + st.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
+            + map(&st.sources)
+            + st.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
+            + map(&st.victims)
+            + st.victims.values().map(|v| v.attackers16.heap_bytes() + v.ports.capacity() * 2).sum::<usize>()
+            + map(&st.port_hours)
+            + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
+            + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
+    }
+
+    /// Past the memory limit, close the least recently active scan events and sources (their
+    /// findings are kept) until the state is back under 80% of it.
+    fn bound_memory(&mut self) {
+        let limit = (self.cfg.memory_mb as usize) << 20;
+        // The exact figure walks every entry: only when the table sizes alone say it may matter.
+        let rough = self.st.scans.capacity() * size_of::<(u64, ScanState)>()
+            + self.st.sources.capacity() * size_of::<(u32, SourceState)>();
+        if rough < limit / 2 {
+            return;
+        }
+        let used = self.state_bytes();
+        if used <= limit {
+            return;
+        }
+        let per_scan = used / (self.st.scans.len() + self.st.sources.len()).max(1);
+        let mut excess = (used - limit * 4 / 5) / per_scan.max(1) + 1;
+        // (last seen, is source, key)
+        let mut idle: Vec<(i64, bool, u64)> = self.st.scans.iter().map(|(k, s)| (s.last, false, *k)).collect();
+        idle.extend(self.st.sources.iter().map(|(k, s)| (s.last, true, *k as u64)));
+        idle.sort_unstable();
+        let mut out = Vec::new();
+        for (_, is_source, k) in idle {
+            if excess == 0 {
+                break;
+            }
+            excess -= 1;
+            self.st.evicted += 1;
+            if is_source {
+                if let Some(s) = self.st.sources.remove(&(k as u32)) {
+                    out.extend(self.source_finding(k as u32, &s, true));
+                }
+            } else if let Some(s) = self.st.scans.remove(&k) {
+                out.extend(self.close_scan(k, &s));
+            }
+        }
+        self.st.scans.shrink_to_fit();
+        self.st.sources.shrink_to_fit();
+        tracing::info!(
+            used_mb = used >> 20,
+            limit_mb = limit >> 20,
+            "analysis state over its memory limit: closed the least recently active events and sources early"
+        );
+        self.out.extend(out);
+    }
+
     /// No row older than `wm` will follow: close what has gone quiet, judge finished hours.
     pub fn advance(&mut self, wm: i64) {
         self.flush_bin();
@@ -655,6 +724,7 @@ impl Engine {
             }
         }
         self.out.extend(out);
+        self.bound_memory();
         self.judge_until(wm.div_euclid(HOUR_US));
         self.seal_old_days(wm.div_euclid(DAY_US) - 1);
     }

@@ -78,6 +78,10 @@ pub struct AnalyzeReport {
     /// Rows for days whose statistics had already been sealed (counted in findings only).
     pub late_rows: u64,
     pub dark_addresses: u64,
+    /// Scan events and sources closed early to stay within the memory limit.
+    pub evicted: u64,
+    /// Approximate bytes of analysis state at the end of the run.
+    pub state_bytes: u64,
     /// Lake commit of the outputs (0 when nothing was written).
     pub commit: u64,
     pub seconds: f64,
@@ -129,7 +133,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     files.sort_by(|a, b| (a.min_ts, &a.path).cmp(&(b.min_ts, &b.path)));
 
     let mut report = AnalyzeReport { files: files.len(), ..Default::default() };
-    let (rows_before, late_before) = (engine.state().rows, engine.st.late_rows);
+    let (rows_before, late_before, evicted_before) = (engine.state().rows, engine.st.late_rows, engine.st.evicted);
     {
         // No compaction or prune removes the files while they are read.
         let _read = lake.lock_shared()?;
@@ -150,6 +154,8 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     let findings = engine.take_findings();
     report.rows = engine.state().rows - rows_before;
     report.late_rows = engine.st.late_rows - late_before;
+    report.evicted = engine.st.evicted - evicted_before;
+    report.state_bytes = engine.state_bytes() as u64;
     report.dark_addresses = engine.dark_size();
     for f in &findings {
         *report.findings.entry(f.kind.clone()).or_default() += 1;

@@ -104,6 +104,11 @@ impl SourceState {
         }
     }
 
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.ports.heap_bytes() + self.multi.as_ref().map_or(0, |_| size_of::<Multi>())
+    }
+
     pub fn top_port(&self) -> Option<u16> {
         self.top.iter().filter(|(_, c)| *c > 0).max_by_key(|(_, c)| *c).map(|(p, _)| *p)
     }

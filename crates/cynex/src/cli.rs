@@ -144,6 +144,10 @@ pub struct AnalyzeArgs {
     /// All detector settings as JSON (see docs/ANALYSIS.md); --dark/--research override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Memory for analysis state (MiB); past it the least recently active events are closed
+    /// early rather than the run failing.
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
     /// The input is complete: close every open event and report it.
     #[arg(long)]
     pub flush: bool,
@@ -239,6 +243,9 @@ fn analyze_options(a: &AnalyzeArgs) -> anyhow::Result<cynex_analysis::AnalyzeOpt
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         let list = cynex_analysis::research::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         config.get_or_insert_with(Default::default).research = list;
+    }
+    if let Some(m) = a.memory_mb {
+        config.get_or_insert_with(Default::default).memory_mb = m.max(1);
     }
     let (mode, scope) = match (a.from, a.to) {
         (Some(from), Some(to)) => {

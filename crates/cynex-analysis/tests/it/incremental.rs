@@ -68,3 +68,45 @@ fn incremental_equals_batch_and_reruns_are_idempotent() {
     let err = analyze(&lake, &AnalyzeOptions { scope: "all".into(), ..batch }).unwrap_err();
     assert!(err.to_string().contains("incremental"), "{err}");
 }
+
+/// A memory limit far below what the state needs closes events early instead of failing: every
+/// row is still analysed and the same victims are found.
+#[test]
+fn memory_limit_closes_early_and_keeps_findings() {
+    let day = DarknetConfig { packets: 300_000, seed: 21, ..Default::default() };
+    let (t, c) = capture(&day);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    ingest(&lake, "tel1", "day", &c);
+    let mut cfg = config_for(&t);
+    let roomy = analyze(
+        &lake,
+        &AnalyzeOptions {
+            scope: "roomy".into(),
+            mode: Mode::Batch { from: i64::MIN, to: i64::MAX },
+            config: Some(cfg.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    cfg.memory_mb = 1;
+    let tight = analyze(
+        &lake,
+        &AnalyzeOptions {
+            scope: "tight".into(),
+            mode: Mode::Incremental { flush: false, rebuild: false },
+            config: Some(cfg),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(roomy.evicted, 0);
+    assert!(tight.evicted > 0, "{tight:?}");
+    assert_eq!(tight.rows, roomy.rows);
+    let victims = |scope: &str| -> std::collections::BTreeSet<u32> {
+        let mut v: Vec<_> = load_findings(&lake, scope, Table::Findings).unwrap();
+        v.extend(load_findings(&lake, scope, Table::Ongoing).unwrap());
+        v.into_iter().filter(|f| f.kind == "backscatter").filter_map(|f| f.ip4).collect()
+    };
+    assert_eq!(victims("tight"), victims("roomy"));
+}

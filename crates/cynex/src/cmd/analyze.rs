@@ -32,6 +32,13 @@ pub fn run(lake: &Lake, opts: &AnalyzeOptions, w: &mut dyn Write) -> anyhow::Res
         thousands(rep.ongoing),
         rep.stats_days
     )?;
+    if rep.evicted > 0 {
+        writeln!(
+            w,
+            "note: {} scan events and sources were closed early to stay within the memory limit (--memory-mb)",
+            thousands(rep.evicted)
+        )?;
+    }
     if rep.late_rows > 0 {
         writeln!(
             w,

@@ -279,13 +279,22 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// `2026-11-01T10:50:34.208823Z` as `2026-11-01 10:50:34`.
+fn short(ts: &str) -> String {
+    ts.get(..19).unwrap_or(ts).replace('T', " ")
+}
+
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
 fn delta(v: &Value) -> String {
     match v.as_f64() {
-        Some(x) => format!("<span class=\"{}\">{:+.1}%</span>", if x >= 0.0 { "up" } else { "down" }, x * 100.0),
+        Some(x) => format!(
+            "<span class=\"{}\">{:+.1}%</span> vs previous period",
+            if x >= 0.0 { "up" } else { "down" },
+            x * 100.0
+        ),
         None => "<span class=\"na\">no previous data</span>".into(),
     }
 }
@@ -384,16 +393,16 @@ pub fn html(r: &Report) -> String {
     let card = |label: &str, value: String, ch: Option<&Value>| {
         format!(
             "<div class=\"card\"><div class=\"label\">{label}</div><div class=\"value\">{value}</div>{}</div>",
-            ch.map(|v| format!("<div class=\"delta\">{} vs previous</div>", delta(v))).unwrap_or_default()
+            ch.map(|v| format!("<div class=\"delta\">{}</div>", delta(v))).unwrap_or_default()
         )
     };
     let mut body = String::new();
     body += &format!(
-        "<header><h1>Darknet observation report</h1><p>{} — {} · scope <b>{}</b> · generated {}</p></header>",
-        esc(&c.from),
-        esc(&c.to),
+        "<header><h1>Darknet observation report</h1><p>{} — {} UTC · scope <b>{}</b> · generated {} UTC</p></header>",
+        esc(&short(&c.from)),
+        esc(&short(&c.to)),
         esc(&r.scope),
-        esc(&r.generated)
+        esc(&short(&r.generated))
     );
     body += "<section class=\"cards\">";
     body += &card("packets", human(c.packets as f64), r.change.get("packets"));
@@ -410,10 +419,10 @@ pub fn html(r: &Report) -> String {
     body += &card(
         "TCP / UDP / ICMP",
         format!(
-            "{} / {} / {}",
-            pct(c.tcp as f64 / c.packets.max(1) as f64),
-            pct(c.udp as f64 / c.packets.max(1) as f64),
-            pct(c.icmp as f64 / c.packets.max(1) as f64)
+            "{:.0} / {:.0} / {:.0} %",
+            100.0 * c.tcp as f64 / c.packets.max(1) as f64,
+            100.0 * c.udp as f64 / c.packets.max(1) as f64,
+            100.0 * c.icmp as f64 / c.packets.max(1) as f64
         ),
         None,
     );
@@ -432,8 +441,8 @@ pub fn html(r: &Report) -> String {
         body += &format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.victim),
-            esc(&a.start),
-            esc(&a.end),
+            esc(&short(&a.start)),
+            esc(&short(&a.end)),
             esc(&a.vectors),
             a.packets,
             human(a.estimated_pps)
@@ -443,7 +452,7 @@ pub fn html(r: &Report) -> String {
     for s in &r.surges {
         body += &format!(
             "<tr><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-            esc(&s.hour),
+            esc(&short(&s.hour)),
             s.port,
             esc(&s.proto),
             esc(&s.kind),
@@ -454,8 +463,8 @@ pub fn html(r: &Report) -> String {
     body += &format!(
         "</table></section><footer>Previous period {} — {}: {} packets, {} unique sources. Numbers: the JSON file of \
          the same name. cynex {}</footer>",
-        esc(&r.previous.from),
-        esc(&r.previous.to),
+        esc(&short(&r.previous.from)),
+        esc(&short(&r.previous.to)),
         human(r.previous.packets as f64),
         human(r.previous.unique_sources as f64),
         env!("CARGO_PKG_VERSION")

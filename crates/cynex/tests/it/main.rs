@@ -1,6 +1,7 @@
 //! End-to-end tests of the `cynex` command as a user runs it: generate, ingest, query, maintain,
 //! kill and resume, bad input, and DuckDB reading the same lake.
 
+mod analysis;
 mod cli;
 mod interop;
 
