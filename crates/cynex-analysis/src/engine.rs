@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use cynex_model::packet::{proto, tags, tcp_flags as f};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
 use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt8Type};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -229,6 +229,100 @@ fn port_hour_key(hour: i64, p: u8, port: u16) -> u64 {
     (hour as u64) << 24 | (p as u64) << 16 | port as u64
 }
 
+/// The [`COLUMNS`] of one batch, typed, for reading rows one at a time (the runner merges
+/// several files' rows by time through cursors).
+pub struct Cursor {
+    ts: PrimitiveArray<TimestampMicrosecondType>,
+    ver: PrimitiveArray<UInt8Type>,
+    src: PrimitiveArray<UInt32Type>,
+    dst: PrimitiveArray<UInt32Type>,
+    proto: PrimitiveArray<UInt8Type>,
+    ttl: PrimitiveArray<UInt8Type>,
+    dport: PrimitiveArray<UInt16Type>,
+    sport: PrimitiveArray<UInt16Type>,
+    flags: PrimitiveArray<UInt8Type>,
+    seq: PrimitiveArray<UInt32Type>,
+    win: PrimitiveArray<UInt16Type>,
+    ws: PrimitiveArray<UInt8Type>,
+    icmp: PrimitiveArray<UInt8Type>,
+    inner: PrimitiveArray<UInt32Type>,
+    len: PrimitiveArray<UInt32Type>,
+    fp: PrimitiveArray<UInt16Type>,
+    tags: PrimitiveArray<UInt16Type>,
+}
+
+impl Cursor {
+    pub fn new(b: &RecordBatch) -> Result<Cursor, String> {
+        fn get<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
+            b: &RecordBatch,
+            name: &str,
+        ) -> Result<PrimitiveArray<T>, String> {
+            b.column_by_name(name)
+                .ok_or_else(|| format!("no column {name}"))?
+                .as_primitive_opt::<T>()
+                .cloned()
+                .ok_or_else(|| format!("column {name} has the wrong type"))
+        }
+        Ok(Cursor {
+            ts: get(b, "ts")?,
+            ver: get(b, "ip_version")?,
+            src: get(b, "src_ip4")?,
+            dst: get(b, "dst_ip4")?,
+            proto: get(b, "proto")?,
+            ttl: get(b, "ttl")?,
+            dport: get(b, "dst_port")?,
+            sport: get(b, "src_port")?,
+            flags: get(b, "tcp_flags")?,
+            seq: get(b, "tcp_seq")?,
+            win: get(b, "tcp_window")?,
+            ws: get(b, "tcp_wscale")?,
+            icmp: get(b, "icmp_type")?,
+            inner: get(b, "inner_dst_ip4")?,
+            len: get(b, "frame_len")?,
+            fp: get(b, "fp")?,
+            tags: get(b, "tags")?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    #[inline]
+    pub fn ts(&self, i: usize) -> i64 {
+        self.ts.value(i)
+    }
+
+    #[inline]
+    pub fn row(&self, i: usize) -> Row {
+        let o8 = |a: &PrimitiveArray<UInt8Type>| a.is_valid(i).then(|| a.value(i));
+        let o32 = |a: &PrimitiveArray<UInt32Type>| a.is_valid(i).then(|| a.value(i));
+        Row {
+            ts: self.ts.value(i),
+            v4: self.ver.value(i) == 4,
+            src: o32(&self.src),
+            dst: o32(&self.dst),
+            proto: o8(&self.proto),
+            ttl: self.ttl.values()[i],
+            dport: self.dport.values()[i],
+            sport: self.sport.values()[i],
+            flags: self.flags.values()[i],
+            seq: self.seq.values()[i],
+            window: self.win.values()[i],
+            wscale: self.ws.is_valid(i),
+            icmp_type: o8(&self.icmp),
+            inner_dst: o32(&self.inner),
+            len: self.len.value(i),
+            fp: self.fp.value(i),
+            tags: self.tags.value(i),
+        }
+    }
+}
+
 /// Column values of one row, as the engine reads them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Row {
@@ -324,51 +418,11 @@ impl Engine {
         self.dark
     }
 
-    /// Read a batch holding (at least) the [`COLUMNS`].
+    /// Read a batch holding (at least) the [`COLUMNS`], rows in order.
     pub fn observe(&mut self, b: &RecordBatch) -> Result<(), String> {
-        let col = |i: usize| b.column_by_name(COLUMNS[i]).ok_or_else(|| format!("no column {}", COLUMNS[i]));
-        let ts = col(0)?.as_primitive_opt::<TimestampMicrosecondType>().ok_or("ts type")?;
-        let ver = col(1)?.as_primitive_opt::<UInt8Type>().ok_or("ip_version type")?;
-        let src = col(2)?.as_primitive_opt::<UInt32Type>().ok_or("src_ip4 type")?;
-        let dst = col(3)?.as_primitive_opt::<UInt32Type>().ok_or("dst_ip4 type")?;
-        let pr = col(4)?.as_primitive_opt::<UInt8Type>().ok_or("proto type")?;
-        let ttl = col(5)?.as_primitive_opt::<UInt8Type>().ok_or("ttl type")?;
-        let dport = col(6)?.as_primitive_opt::<UInt16Type>().ok_or("dst_port type")?;
-        let sport = col(7)?.as_primitive_opt::<UInt16Type>().ok_or("src_port type")?;
-        let flags = col(8)?.as_primitive_opt::<UInt8Type>().ok_or("tcp_flags type")?;
-        let seq = col(9)?.as_primitive_opt::<UInt32Type>().ok_or("tcp_seq type")?;
-        let win = col(10)?.as_primitive_opt::<UInt16Type>().ok_or("tcp_window type")?;
-        let ws = col(11)?.as_primitive_opt::<UInt8Type>().ok_or("tcp_wscale type")?;
-        let icmp = col(12)?.as_primitive_opt::<UInt8Type>().ok_or("icmp_type type")?;
-        let inner = col(13)?.as_primitive_opt::<UInt32Type>().ok_or("inner_dst_ip4 type")?;
-        let len = col(14)?.as_primitive_opt::<UInt32Type>().ok_or("frame_len type")?;
-        let fpv = col(15)?.as_primitive_opt::<UInt16Type>().ok_or("fp type")?;
-        let tg = col(16)?.as_primitive_opt::<UInt16Type>().ok_or("tags type")?;
-        let opt8 =
-            |a: &datafusion::arrow::array::PrimitiveArray<UInt8Type>, i: usize| a.is_valid(i).then(|| a.value(i));
-        let opt32 =
-            |a: &datafusion::arrow::array::PrimitiveArray<UInt32Type>, i: usize| a.is_valid(i).then(|| a.value(i));
-        for i in 0..b.num_rows() {
-            let row = Row {
-                ts: ts.value(i),
-                v4: ver.value(i) == 4,
-                src: opt32(src, i),
-                dst: opt32(dst, i),
-                proto: opt8(pr, i),
-                ttl: ttl.values()[i],
-                dport: dport.values()[i],
-                sport: sport.values()[i],
-                flags: flags.values()[i],
-                seq: seq.values()[i],
-                window: win.values()[i],
-                wscale: ws.is_valid(i),
-                icmp_type: opt8(icmp, i),
-                inner_dst: opt32(inner, i),
-                len: len.value(i),
-                fp: fpv.value(i),
-                tags: tg.value(i),
-            };
-            self.observe_row(&row);
+        let c = Cursor::new(b)?;
+        for i in 0..c.len() {
+            self.observe_row(&c.row(i));
         }
         Ok(())
     }

@@ -49,8 +49,6 @@ pub struct AnalyzeOptions {
     pub mode: Mode,
     /// Settings; `None` keeps those the scope's saved state was built with (or the defaults).
     pub config: Option<AnalysisConfig>,
-    /// Parquet reader threads.
-    pub readers: usize,
     pub writer: WriterOptions,
 }
 
@@ -61,7 +59,6 @@ impl Default for AnalyzeOptions {
             sensors: Vec::new(),
             mode: Mode::Incremental { flush: false, rebuild: false },
             config: None,
-            readers: std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4),
             writer: WriterOptions { threads: 1, ..WriterOptions::default() },
         }
     }
@@ -137,14 +134,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     {
         // No compaction or prune removes the files while they are read.
         let _read = lake.lock_shared()?;
-        read_files(lake.root(), &files, opts.readers.max(1), |i, batch| {
-            if let Some(b) = batch {
-                engine.observe(b).map_err(|reason| Error::Read { file: files[i].path.clone(), reason })?;
-            } else {
-                engine.advance(files[i].min_ts);
-            }
-            Ok(())
-        })?;
+        read_merged(lake.root(), &files, &mut engine)?;
     }
     let flush = match opts.mode {
         Mode::Batch { .. } => true,
@@ -275,51 +265,84 @@ fn new_files(lake: &Lake, seq: u64, live: &BTreeMap<String, FileEntry>) -> Resul
 
 enum Msg {
     Batch(RecordBatch),
-    End,
     Err(String),
 }
 
-/// Read `files` with `readers` threads, calling `f(i, Some(batch))` for each batch of file `i`
-/// in file order, after `f(i, None)` at the start of each file.
-fn read_files(
-    root: &Path,
-    files: &[FileEntry],
-    readers: usize,
-    mut f: impl FnMut(usize, Option<&RecordBatch>) -> Result<()>,
-) -> Result<()> {
-    if files.is_empty() {
-        return Ok(());
+/// Feed `files` (sorted by earliest time) to the engine in time order. Files whose time ranges
+/// overlap — the encoder threads of one ingest each write a file per hour, several sensors write
+/// the same hours — are merged row by row by time, each read by its own thread; the engine's
+/// watermark advances with the merged time, so what goes quiet is closed exactly.
+fn read_merged(root: &Path, files: &[FileEntry], engine: &mut Engine) -> Result<()> {
+    let mut i = 0;
+    while i < files.len() {
+        let mut j = i + 1;
+        let mut end = files[i].max_ts;
+        while j < files.len() && files[j].min_ts <= end {
+            end = end.max(files[j].max_ts);
+            j += 1;
+        }
+        merge_group(root, &files[i..j], engine)?;
+        i = j;
     }
-    let readers = readers.min(files.len());
+    Ok(())
+}
+
+/// Data time between watermark advances inside a merged group.
+const ADVANCE_EVERY_US: i64 = 600_000_000;
+
+fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<()> {
+    let read_err = |f: &FileEntry, reason: String| Error::Read { file: f.path.clone(), reason };
+    engine.advance(group[0].min_ts);
     std::thread::scope(|s| -> Result<()> {
-        let mut rxs: Vec<Receiver<Msg>> = Vec::new();
-        for r in 0..readers {
-            let (tx, rx) = sync_channel::<Msg>(4);
+        let mut rxs: Vec<Receiver<Msg>> = Vec::with_capacity(group.len());
+        for f in group {
+            let (tx, rx) = sync_channel::<Msg>(2);
             rxs.push(rx);
-            let mine: Vec<String> = files.iter().skip(r).step_by(readers).map(|f| f.path.clone()).collect();
+            let path = root.join(&f.path);
             s.spawn(move || {
-                for p in mine {
-                    let res = read_one(&root.join(&p), &mut |b| tx.send(Msg::Batch(b)).is_ok());
-                    let msg = match res {
-                        Ok(()) => Msg::End,
-                        Err(e) => Msg::Err(format!("{p}: {e}")),
-                    };
-                    if tx.send(msg).is_err() {
-                        return;
-                    }
+                if let Err(e) = read_one(&path, &mut |b| tx.send(Msg::Batch(b)).is_ok()) {
+                    let _ = tx.send(Msg::Err(e));
                 }
             });
         }
-        for (i, _) in files.iter().enumerate() {
-            f(i, None)?;
-            let rx = &rxs[i % readers];
+        // Per stream: its current batch and position.
+        let next = |k: usize| -> Result<Option<(crate::engine::Cursor, usize)>> {
             loop {
-                match rx.recv() {
-                    Ok(Msg::Batch(b)) => f(i, Some(&b))?,
-                    Ok(Msg::End) => break,
-                    Ok(Msg::Err(e)) => return Err(Error::Read { file: files[i].path.clone(), reason: e }),
-                    Err(_) => return Err(Error::Read { file: files[i].path.clone(), reason: "reader stopped".into() }),
+                match rxs[k].recv() {
+                    Ok(Msg::Batch(b)) => {
+                        let c = crate::engine::Cursor::new(&b).map_err(|e| read_err(&group[k], e))?;
+                        if !c.is_empty() {
+                            return Ok(Some((c, 0)));
+                        }
+                    }
+                    Ok(Msg::Err(e)) => return Err(read_err(&group[k], e)),
+                    Err(_) => return Ok(None),
                 }
+            }
+        };
+        let mut cur: Vec<Option<(crate::engine::Cursor, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
+        let mut next_advance = group[0].min_ts + ADVANCE_EVERY_US;
+        loop {
+            // The stream whose next row is earliest (few streams: a linear scan).
+            let mut best: Option<(usize, i64)> = None;
+            for (k, c) in cur.iter().enumerate() {
+                if let Some((c, i)) = c {
+                    let t = c.ts(*i);
+                    if best.is_none_or(|(_, bt)| t < bt) {
+                        best = Some((k, t));
+                    }
+                }
+            }
+            let Some((k, t)) = best else { break };
+            if t >= next_advance {
+                engine.advance(t);
+                next_advance = t + ADVANCE_EVERY_US;
+            }
+            let Some((c, i)) = cur[k].as_mut() else { break };
+            engine.observe_row(&c.row(*i));
+            *i += 1;
+            if *i == c.len() {
+                cur[k] = next(k)?;
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! `cynex demo`: the README's first command. On a fresh machine, synthesize a day of darknet
-//! traffic, ingest it, and print a first look at the lake — nothing to install, nothing to run.
+//! traffic, ingest it, analyse it, and print what was found and where the report is — nothing to
+//! install, nothing to run.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 use cynex_gen::DarknetConfig;
 use cynex_lake::{Lake, QueryOptions};
 
-use crate::cmd::{gen, ingest, lake as lakecmd, query};
+use crate::cmd::{analyze, gen, ingest, lake as lakecmd, query, report};
 use crate::output::{thousands, Format};
 
 pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
@@ -18,7 +19,7 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
     let cfg = DarknetConfig { packets, ..Default::default() };
     writeln!(
         w,
-        "1/3 synthesizing {} packets of darknet traffic on {} -> {}",
+        "1/4 synthesizing {} packets of darknet traffic on {} -> {}",
         thousands(packets),
         cfg.dark,
         pcap.display()
@@ -33,43 +34,70 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
         truth.display()
     )?;
     let lake = Lake::open(data.join("lake"))?;
-    writeln!(w, "2/3 ingesting into {}", lake.root().display())?;
+    writeln!(w, "2/4 ingesting into {}", lake.root().display())?;
     let opts = ingest::IngestOptions { sensor: "demo-darknet".into(), ..Default::default() };
     let rep = ingest::ingest_pcap(&lake, std::slice::from_ref(&pcap), &opts)?;
     writeln!(w, "{}", rep.summary(lake.root(), &opts.sensor))?;
-    writeln!(w, "3/3 a first look at the lake")?;
     lakecmd::stats(&lake, Format::Table, w)?;
+    writeln!(w, "\n3/4 analysing: scan events, tools, backscatter, port surges, statistics")?;
+    let config = cynex_analysis::AnalysisConfig {
+        dark: vec![cfg.dark],
+        // The synthetic research organisations, as an operator's research-scanner list.
+        research: t
+            .research
+            .iter()
+            .filter_map(|r| {
+                Some(cynex_analysis::research::ResearchOrg {
+                    name: r.name.clone(),
+                    prefixes: vec![r.prefix.parse().ok()?],
+                })
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let aopts = cynex_analysis::AnalyzeOptions {
+        mode: cynex_analysis::Mode::Incremental { flush: true, rebuild: false },
+        config: Some(config),
+        ..Default::default()
+    };
+    analyze::run(&lake, &aopts, w)?;
+    writeln!(w, "\n4/4 what the telescope saw")?;
+    let req = analyze::StatsRequest {
+        scope: aopts.scope.clone(),
+        bin: "1d".into(),
+        from: None,
+        to: None,
+        format: Format::Table,
+    };
+    analyze::stats(&lake, &req, w)?;
     let q = QueryOptions::default();
     let looks = [
         (
-            "traffic by protocol",
-            "SELECT CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 1 THEN 'icmp' ELSE 'other' END AS protocol, \
-             count(*) AS packets, count(DISTINCT src_ip4) AS sources FROM packets GROUP BY 1 ORDER BY packets DESC",
+            "findings",
+            "SELECT kind, count(*) AS findings, sum(packets) AS packets FROM findings GROUP BY kind ORDER BY findings DESC",
         ),
         (
-            "top 10 destination ports of scans (TCP SYN, not backscatter)",
-            "SELECT dst_port, count(*) AS packets, count(DISTINCT src_ip4) AS sources FROM packets \
-             WHERE proto = 6 AND tcp_flags = 2 GROUP BY dst_port ORDER BY packets DESC LIMIT 10",
+            "largest DDoS attacks seen through backscatter",
+            "SELECT ip4_str(ip4) AS victim, time, traffic AS vectors, packets, CAST(rate AS BIGINT) AS est_attack_pps \
+             FROM findings WHERE kind = 'backscatter' ORDER BY packets DESC LIMIT 5",
         ),
         (
-            "packets carrying a scanning-tool fingerprint",
-            "SELECT CASE WHEN fp & 4 > 0 THEN 'mirai' WHEN fp & 1 > 0 THEN 'zmap' WHEN fp & 2 > 0 THEN 'masscan' \
-             WHEN fp & 8 > 0 THEN 'nmap-syn trait' WHEN fp & 16 > 0 THEN 'unicornscan trait' ELSE 'none' END AS fingerprint, \
-             count(*) AS packets, count(DISTINCT src_ip4) AS sources FROM packets GROUP BY 1 ORDER BY packets DESC",
-        ),
-        (
-            "backscatter (replies from DDoS victims) by hour",
-            "SELECT hour, count(*) AS packets, count(DISTINCT src_ip4) AS repliers FROM packets \
-             WHERE tags & 1 > 0 GROUP BY hour ORDER BY hour LIMIT 24",
+            "port surges",
+            "SELECT time, port, label, uniques AS sources, round(score, 1) AS z FROM findings WHERE kind = 'surge' ORDER BY time",
         ),
     ];
     for (title, sql) in looks {
-        writeln!(w, "\n{title}:")?;
+        writeln!(w, "{title}:")?;
         query::run(&lake, sql, Format::Table, &q, w)?;
+        writeln!(w)?;
     }
+    let day = cfg.start_us - cfg.start_us.rem_euclid(86_400_000_000);
+    let r = report::build(&lake, &aopts.scope, day, day + 86_400_000_000)?;
+    report::write(&r, &demo_dir.join("report"), w)?;
     writeln!(
         w,
-        "\nnext: cynex query \"SELECT ip4_str(src_ip4) AS src, count(*) FROM packets WHERE fp & 4 > 0 GROUP BY 1 ORDER BY 2 DESC LIMIT 5\"\n      cynex gen darknet --packets 20000000 --out big.pcap && cynex ingest pcap big.pcap --sensor lab"
+        "\nnext: open {} in a browser\n      cynex query \"SELECT ip4_str(ip4) AS source, tool, evidence FROM findings WHERE kind = 'tool' LIMIT 5\"\n      cynex stats --bin 1h",
+        demo_dir.join("report.html").display()
     )?;
     Ok(())
 }
