@@ -48,8 +48,8 @@ const US: i64 = 1_000_000;
 /// Rows between checks of the state's size.
 const MEMORY_CHECK_ROWS: u64 = 1 << 16;
 const BIN_US: i64 = 300 * US;
-const HOUR_US: i64 = 3_600 * US;
-const DAY_US: i64 = 86_400 * US;
+pub(crate) const HOUR_US: i64 = 3_600 * US;
+pub(crate) const DAY_US: i64 = 86_400 * US;
 
 /// Traffic types (after Merit ORION's darknet-events), kept per scan event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -404,10 +404,6 @@ impl Engine {
         &self.st
     }
 
-    pub fn into_state(self) -> State {
-        self.st
-    }
-
     /// Findings concluded so far (taken: each is returned once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.out)
@@ -416,15 +412,6 @@ impl Engine {
     /// Addresses the telescope listens on: configured, or the distinct destinations seen.
     pub fn dark_size(&self) -> u64 {
         self.dark
-    }
-
-    /// Read a batch holding (at least) the [`COLUMNS`], rows in order.
-    pub fn observe(&mut self, b: &RecordBatch) -> Result<(), String> {
-        let c = Cursor::new(b)?;
-        for i in 0..c.len() {
-            self.observe_row(&c.row(i));
-        }
-        Ok(())
     }
 
     pub fn observe_row(&mut self, r: &Row) {
@@ -486,7 +473,7 @@ impl Engine {
             self.st.scans.entry(key).or_insert_with(|| ScanState { first: r.ts, last: r.ts, ..Default::default() });
         if r.ts - ev.last > timeout {
             let old = std::mem::replace(ev, ScanState { first: r.ts, last: r.ts, ..Default::default() });
-            let f = self.close_scan(key, &old);
+            let f = self.scan_finding(key, &old, true);
             self.out.extend(f);
             // Re-borrow after the push.
             let ev = self.st.scans.get_mut(&key).expect("just inserted");
@@ -527,7 +514,7 @@ impl Engine {
                 v,
                 VictimState { first: r.ts, last: r.ts, bucket_at: r.ts.div_euclid(10 * US), ..Default::default() },
             );
-            if let Some(f) = self.close_victim(victim, &old) {
+            if let Some(f) = self.victim_finding(victim, &old, true) {
                 self.out.push(f);
             }
         }
@@ -562,10 +549,6 @@ impl Engine {
     fn global_rate(&self, packets: u64, first: i64, last: i64) -> f64 {
         let dur = ((last - first) as f64 / 1e6).max(1.0);
         packets as f64 * (4_294_967_296.0 / self.dark_size() as f64) / dur
-    }
-
-    fn close_scan(&self, key: u64, s: &ScanState) -> Option<Finding> {
-        self.scan_finding(key, s, true)
     }
 
     fn scan_finding(&self, key: u64, s: &ScanState, closed: bool) -> Option<Finding> {
@@ -608,10 +591,6 @@ impl Engine {
                 "uniques_exact": s.dsts.is_exact(),
             }),
         })
-    }
-
-    fn close_victim(&self, victim: u32, v: &VictimState) -> Option<Finding> {
-        self.victim_finding(victim, v, true)
     }
 
     fn victim_finding(&self, victim: u32, v: &VictimState, closed: bool) -> Option<Finding> {
@@ -732,7 +711,7 @@ impl Engine {
                     out.extend(self.source_finding(k as u32, &s, true));
                 }
             } else if let Some(s) = self.st.scans.remove(&k) {
-                out.extend(self.close_scan(k, &s));
+                out.extend(self.scan_finding(k, &s, true));
             }
         }
         self.st.scans.shrink_to_fit();
@@ -760,14 +739,14 @@ impl Engine {
         let expired: Vec<u64> = self.st.scans.iter().filter(|(_, s)| s.last + scan_to < wm).map(|(k, _)| *k).collect();
         for k in expired {
             if let Some(s) = self.st.scans.remove(&k) {
-                out.extend(self.close_scan(k, &s));
+                out.extend(self.scan_finding(k, &s, true));
             }
         }
         let dos_to = self.cfg.dos_timeout_s as i64 * US;
         let expired: Vec<u32> = self.st.victims.iter().filter(|(_, v)| v.last + dos_to < wm).map(|(k, _)| *k).collect();
         for k in expired {
             if let Some(v) = self.st.victims.remove(&k) {
-                out.extend(self.close_victim(k, &v));
+                out.extend(self.victim_finding(k, &v, true));
             }
         }
         let src_to = self.cfg.source_timeout_s as i64 * US;
@@ -940,11 +919,11 @@ impl Engine {
             let scans: Vec<(u64, ScanState)> = self.st.scans.drain().collect();
             let victims: Vec<(u32, VictimState)> = self.st.victims.drain().collect();
             for (k, s) in &scans {
-                let f = self.close_scan(*k, s);
+                let f = self.scan_finding(*k, s, true);
                 self.out.extend(f);
             }
             for (k, v) in &victims {
-                let f = self.close_victim(*k, v);
+                let f = self.victim_finding(*k, v, true);
                 self.out.extend(f);
             }
             // Judge the last (possibly partial) hour too: the data is complete.

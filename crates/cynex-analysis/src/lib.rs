@@ -18,7 +18,7 @@ pub mod tools;
 pub use config::AnalysisConfig;
 pub use engine::{Engine, State};
 pub use finding::Finding;
-pub use run::{analyze, load_findings, saved_config, AnalyzeOptions, AnalyzeReport, Mode};
+pub use run::{analyze, load_findings, AnalyzeOptions, AnalyzeReport, Mode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

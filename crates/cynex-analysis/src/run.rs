@@ -9,7 +9,7 @@
 //!   repeats a finding. `ongoing` (what is still open) and the statistics of the days this run
 //!   touched are replaced in the same commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -404,34 +404,6 @@ fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<
         }
     }
     Ok((saved, st))
-}
-
-/// The settings a scope's incremental state was built with, if it has one.
-pub fn saved_config(lake: &Lake, scope: &str) -> Result<Option<AnalysisConfig>> {
-    match lake.source_progress(scope, STATE_ID)? {
-        Some(p) => Ok(Some(load_state(lake.root(), &p.path, None)?.0)),
-        None => Ok(None),
-    }
-}
-
-/// Files of the lake's state directory no commit refers to (left by a crash before the commit).
-pub fn orphan_states(lake: &Lake) -> Result<Vec<String>> {
-    let snap = lake.snapshot()?;
-    let live: HashSet<String> = snap.sources.values().filter(|p| p.id == STATE_ID).map(|p| p.path.clone()).collect();
-    let mut out = Vec::new();
-    let base = lake.root().join(STATE_DIR);
-    if let Ok(scopes) = std::fs::read_dir(&base) {
-        for s in scopes.filter_map(|e| e.ok()) {
-            for f in std::fs::read_dir(s.path()).into_iter().flatten().filter_map(|e| e.ok()) {
-                let rel =
-                    format!("{STATE_DIR}/{}/{}", s.file_name().to_string_lossy(), f.file_name().to_string_lossy());
-                if !live.contains(&rel) {
-                    out.push(rel);
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Every row of `table` (`findings` or `ongoing`) written by `scope`, ordered by time and id.

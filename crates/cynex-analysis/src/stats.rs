@@ -13,10 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::error::ArrowError;
 
 use crate::distinct::Distinct;
-use crate::engine::{bin_time, split_port_key, Bin, PortHour};
-
-const HOUR_US: i64 = 3_600_000_000;
-const DAY_US: i64 = 86_400_000_000;
+use crate::engine::{bin_time, split_port_key, Bin, PortHour, DAY_US, HOUR_US};
 
 /// Ports listed per hour in `port_stats`; the rest are summed into one row with `port` null.
 pub const TOP_PORTS_PER_HOUR: usize = 1_000;
