@@ -590,6 +590,9 @@ impl Engine {
                 "closed": closed,
                 "uniques_exact": s.dsts.is_exact(),
             }),
+            country: None,
+            asn: None,
+            as_org: None,
         })
     }
 
@@ -630,6 +633,9 @@ impl Engine {
                 "estimated_attack_pps": est_pps,
                 "closed": closed,
             }),
+            country: None,
+            asn: None,
+            as_org: None,
         })
     }
 
@@ -659,6 +665,9 @@ impl Engine {
                 "ports": s.port_list(),
                 "closed": closed,
             }),
+            country: None,
+            asn: None,
+            as_org: None,
         })
     }
 
@@ -853,6 +862,9 @@ impl Engine {
                         "recent_counts": s.counts.iter().rev().take(24).rev().collect::<Vec<_>>(),
                         "method": "unique sources in the hour vs the previous hours: min(robust z over median/MAD, Poisson z after Anscombe's transform), and a CUSUM of that z",
                     }),
+                    country: None,
+                    asn: None,
+                    as_org: None,
                 });
             } else if !big {
                 s.alerting = false;

@@ -20,6 +20,8 @@ pub mod kind {
     pub const BACKSCATTER: &str = "backscatter";
     /// A sudden rise in unique sources on one port, or a port newly becoming popular.
     pub const SURGE: &str = "surge";
+    /// Sources acting together: same tool, same target ports, overlapping in time (`campaigns` table).
+    pub const CAMPAIGN: &str = "campaign";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,13 @@ pub struct Finding {
     pub rate: Option<f64>,
     pub score: Option<f64>,
     pub evidence: serde_json::Value,
+    /// Country (ISO code), AS number and AS organisation of `ip4`, from the GeoIP databases.
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub asn: Option<u32>,
+    #[serde(default)]
+    pub as_org: Option<String>,
 }
 
 /// A stable id from what identifies a finding: the same event found again (by a re-run, or by
@@ -72,6 +81,9 @@ pub fn findings_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
     let mut rate = Float64Builder::with_capacity(n);
     let mut score = Float64Builder::with_capacity(n);
     let mut evidence = StringBuilder::with_capacity(n, n * 64);
+    let mut country = StringBuilder::new();
+    let mut asn = UInt32Builder::with_capacity(n);
+    let mut as_org = StringBuilder::new();
     for f in rows {
         id.append_value(&f.id);
         kind.append_value(&f.kind);
@@ -89,6 +101,9 @@ pub fn findings_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
         rate.append_option(f.rate);
         score.append_option(f.score);
         evidence.append_value(f.evidence.to_string());
+        country.append_option(f.country.as_deref());
+        asn.append_option(f.asn);
+        as_org.append_option(f.as_org.as_deref());
     }
     let cols: Vec<ArrayRef> = vec![
         Arc::new(id.finish()),
@@ -107,6 +122,9 @@ pub fn findings_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
         Arc::new(rate.finish()),
         Arc::new(score.finish()),
         Arc::new(evidence.finish()),
+        Arc::new(country.finish()),
+        Arc::new(asn.finish()),
+        Arc::new(as_org.finish()),
     ];
     RecordBatch::try_new(findings_schema(), cols)
 }
@@ -137,6 +155,10 @@ pub fn findings_from_batch(b: &RecordBatch) -> Result<Vec<Finding>, String> {
     let rate = prim!("rate", Float64Type);
     let score = prim!("score", Float64Type);
     let txt = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    // Enrichment columns came later: files written before them read as null.
+    let country = b.column_by_name("country").and_then(|c| c.as_string_opt::<i32>());
+    let as_org = b.column_by_name("as_org").and_then(|c| c.as_string_opt::<i32>());
+    let asn = b.column_by_name("asn").and_then(|c| c.as_primitive_opt::<UInt32Type>());
     let mut out = Vec::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         out.push(Finding {
@@ -156,6 +178,9 @@ pub fn findings_from_batch(b: &RecordBatch) -> Result<Vec<Finding>, String> {
             rate: rate.is_valid(i).then(|| rate.value(i)),
             score: score.is_valid(i).then(|| score.value(i)),
             evidence: serde_json::from_str(ev.value(i)).map_err(|e| format!("evidence of {}: {e}", id.value(i)))?,
+            country: country.and_then(|a| txt(a, i)),
+            asn: asn.and_then(|a| a.is_valid(i).then(|| a.value(i))),
+            as_org: as_org.and_then(|a| txt(a, i)),
         });
     }
     Ok(out)

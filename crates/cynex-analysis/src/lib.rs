@@ -6,14 +6,18 @@
 //! lake, in batch (a time range, from scratch) or incrementally (only files committed since the
 //! last run, resuming the saved state), and commits its outputs atomically with the state.
 
+pub mod alerts;
+pub mod campaigns;
 pub mod config;
 pub mod distinct;
 pub mod engine;
 pub mod finding;
+pub mod geo;
 pub mod research;
 pub mod run;
 pub mod stats;
 pub mod tools;
+pub mod webhook;
 
 pub use config::AnalysisConfig;
 pub use engine::{Engine, State};

@@ -50,6 +50,9 @@ pub struct AnalyzeOptions {
     /// Settings; `None` keeps those the scope's saved state was built with (or the defaults).
     pub config: Option<AnalysisConfig>,
     pub writer: WriterOptions,
+    /// MaxMind-format databases (country/city and ASN) to enrich findings with.
+    pub geoip: Vec<std::path::PathBuf>,
+    pub campaigns: crate::campaigns::CampaignConfig,
 }
 
 impl Default for AnalyzeOptions {
@@ -60,6 +63,8 @@ impl Default for AnalyzeOptions {
             mode: Mode::Incremental { flush: false, rebuild: false },
             config: None,
             writer: WriterOptions { threads: 1, ..WriterOptions::default() },
+            geoip: Vec::new(),
+            campaigns: Default::default(),
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct AnalyzeReport {
     /// Concluded findings written, by kind.
     pub findings: BTreeMap<String, u64>,
     pub ongoing: u64,
+    /// Campaigns in the scope after this run (the whole current view, not only new ones).
+    pub campaigns: u64,
     pub stats_days: usize,
     /// Rows for days whose statistics had already been sealed (counted in findings only).
     pub late_rows: u64,
@@ -79,6 +86,8 @@ pub struct AnalyzeReport {
     pub evicted: u64,
     /// Approximate bytes of analysis state at the end of the run.
     pub state_bytes: u64,
+    /// GeoIP records that could not be decoded (those findings lack country or AS).
+    pub geo_errors: u64,
     /// Lake commit of the outputs (0 when nothing was written).
     pub commit: u64,
     pub seconds: f64,
@@ -90,6 +99,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     if !cynex_lake::valid_sensor_name(&opts.scope) {
         return Err(Error::Invalid(format!("scope name {:?}: use 1-64 characters of A-Z a-z 0-9 . _ -", opts.scope)));
     }
+    let geo = crate::geo::Geo::open(&opts.geoip)?;
     let snap = lake.snapshot()?;
     let progress = snap.source(&opts.scope, STATE_ID).cloned();
     let wanted = |f: &FileEntry| opts.sensors.is_empty() || opts.sensors.contains(&f.sensor);
@@ -140,8 +150,11 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         Mode::Batch { .. } => true,
         Mode::Incremental { flush, .. } => flush,
     };
-    let ongoing = engine.finish(flush);
-    let findings = engine.take_findings();
+    let mut ongoing = engine.finish(flush);
+    let mut findings = engine.take_findings();
+    geo.enrich(&mut findings);
+    geo.enrich(&mut ongoing);
+    report.geo_errors = geo.decode_errors();
     report.rows = engine.state().rows - rows_before;
     report.late_rows = engine.st.late_rows - late_before;
     report.evicted = engine.st.evicted - evicted_before;
@@ -152,10 +165,18 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     }
     report.ongoing = ongoing.len() as u64;
 
+    // Campaigns over everything the scope has found so far (and what is still ongoing),
+    // replacing the previous view in the same commit.
+    let incremental = matches!(opts.mode, Mode::Incremental { rebuild: false, .. }) && prev_state.is_some();
+    let prior = if incremental { load_findings(lake, &opts.scope, Table::Findings)? } else { Vec::new() };
+    let campaigns = crate::campaigns::detect(prior.iter().chain(&findings).chain(&ongoing), &opts.campaigns);
+    report.campaigns = campaigns.len() as u64;
+
     // Outputs: findings, ongoing, and the statistics of every day touched by this run.
     let mut tx = lake.begin(&opts.scope, opts.writer.clone())?;
     write_findings(&mut tx, Table::Findings, &findings)?;
     write_findings(&mut tx, Table::Ongoing, &ongoing)?;
+    write_findings(&mut tx, Table::Campaigns, &campaigns)?;
     let dark = engine.dark_size();
     let mut days: BTreeSet<i64> = BTreeSet::new();
     for (day, d) in std::mem::take(&mut engine.sealed) {
@@ -177,6 +198,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         Mode::Incremental { rebuild: false, .. } if prev_state.is_some() => scope_files
             .filter(|f| {
                 f.table == Table::Ongoing.name()
+                    || f.table == Table::Campaigns.name()
                     || ((f.table == Table::Stats.name() || f.table == Table::PortStats.name())
                         && days.contains(&f.days))
             })

@@ -84,7 +84,7 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
             "inner_dst_ip6",
         ],
         Table::Quarantine => &["ingested_at", "raw", "offset"],
-        Table::Findings | Table::Ongoing => &["id", "evidence", "end_time"],
+        Table::Findings | Table::Ongoing | Table::Campaigns => &["id", "evidence", "end_time"],
         Table::Stats | Table::PortStats => &[],
     };
     for c in no_dict {

@@ -19,13 +19,24 @@ pub enum Table {
     Stats,
     /// Packets and unique sources per (protocol, destination port, hour).
     PortStats,
+    /// Scanning campaigns: sources grouped by tool, target ports and timing. Recomputed from the
+    /// scope's findings and replaced by every run.
+    Campaigns,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] =
-        [Table::Packets, Table::Quarantine, Table::Findings, Table::Ongoing, Table::Stats, Table::PortStats];
+    pub const ALL: [Table; 7] = [
+        Table::Packets,
+        Table::Quarantine,
+        Table::Findings,
+        Table::Ongoing,
+        Table::Stats,
+        Table::PortStats,
+        Table::Campaigns,
+    ];
     /// Tables written by analysis, whose `sensor` partition is the analysis scope.
-    pub const ANALYSIS: [Table; 4] = [Table::Findings, Table::Ongoing, Table::Stats, Table::PortStats];
+    pub const ANALYSIS: [Table; 5] =
+        [Table::Findings, Table::Ongoing, Table::Stats, Table::PortStats, Table::Campaigns];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +46,7 @@ impl Table {
             Table::Ongoing => "ongoing",
             Table::Stats => "stats",
             Table::PortStats => "port_stats",
+            Table::Campaigns => "campaigns",
         }
     }
 
@@ -46,7 +58,7 @@ impl Table {
         match self {
             Table::Packets => packets_schema(),
             Table::Quarantine => quarantine_schema(),
-            Table::Findings | Table::Ongoing => findings_schema(),
+            Table::Findings | Table::Ongoing | Table::Campaigns => findings_schema(),
             Table::Stats => stats_schema(),
             Table::PortStats => port_stats_schema(),
         }
@@ -57,7 +69,7 @@ impl Table {
         match self {
             Table::Packets => "ts",
             Table::Quarantine => "ingested_at",
-            Table::Findings | Table::Ongoing | Table::Stats | Table::PortStats => "time",
+            Table::Findings | Table::Ongoing | Table::Stats | Table::PortStats | Table::Campaigns => "time",
         }
     }
 
@@ -147,7 +159,9 @@ pub fn quarantine_schema() -> SchemaRef {
 
 /// `findings` and `ongoing`: what analysis concluded. One row per scan event, tool attribution,
 /// backscatter attack or port surge; `id` is stable across runs (a hash of what identifies the
-/// finding and when it began), `evidence` is JSON with the numbers behind it.
+/// finding and when it began), `evidence` is JSON with the numbers behind it; `country`, `asn` and
+/// `as_org` describe `ip4` when GeoIP databases were given (columns added later read as null in
+/// older files).
 pub fn findings_schema() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(S.get_or_init(|| {
@@ -170,6 +184,10 @@ pub fn findings_schema() -> SchemaRef {
             f("rate", Float64, true),
             f("score", Float64, true),
             f("evidence", Utf8, false),
+            // Enrichment of `ip4` from MaxMind-format databases (null without them).
+            f("country", Utf8, true),
+            f("asn", UInt32, true),
+            f("as_org", Utf8, true),
         ]))
     }))
 }

@@ -11,8 +11,10 @@ use cynex_gen::DarknetConfig;
 use cynex_lake::{Lake, QueryOptions, WriterOptions};
 use cynex_model::ip::Ipv4Net;
 use cynex_model::time::{parse_duration_secs, parse_rfc3339_us};
+use cynex_store::{AlertFilter, WatchKind};
 
 use crate::cmd;
+use crate::cmd::members::{self, block_on, open_store, webhook_key_path};
 use crate::output::{is_broken_pipe, Format};
 
 /// Exit code when every input was processed but some could not be read at all.
@@ -30,6 +32,10 @@ pub struct Cli {
     /// Data directory (lake, metadata, demo files).
     #[arg(long, global = true, env = "CYNEX_DATA", default_value = "cynex-data")]
     pub data: PathBuf,
+    /// Metadata database (organisations, watches, alerts): `postgres://…` or `sqlite://PATH`.
+    /// Default: `cynex.db` (SQLite) in the data directory.
+    #[arg(long, global = true, env = "CYNEX_DB")]
+    pub db: Option<String>,
     /// Print less (no progress bar, no per-record warnings).
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -90,6 +96,15 @@ pub enum Cmd {
         #[arg(long, default_value = "cynex-report")]
         out: PathBuf,
     },
+    /// Member organisations and the address space they register (for alerts).
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Watches: a member is alerted when an address, prefix, port or tag appears in new findings.
+    #[command(subcommand)]
+    Watch(WatchCmd),
+    /// Member alerts: raise them from the findings, list, acknowledge, deliver by webhook.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Inspect and maintain the lake.
     #[command(subcommand)]
     Lake(LakeCmd),
@@ -154,6 +169,138 @@ pub struct AnalyzeArgs {
     /// Forget the saved state and analyse everything again.
     #[arg(long)]
     pub rebuild: bool,
+    /// MaxMind-format databases (country or city, and ASN) to enrich findings with (repeatable).
+    /// Default: every *.mmdb in <data>/geoip.
+    #[arg(long)]
+    pub geoip: Vec<PathBuf>,
+    /// Do not raise member alerts from the new findings.
+    #[arg(long)]
+    pub no_alerts: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCmd {
+    /// Register an organisation.
+    Add {
+        name: String,
+        /// Address space (repeatable), e.g. 192.0.2.0/24.
+        #[arg(long = "prefix")]
+        prefixes: Vec<Ipv4Net>,
+        /// Endpoint its alerts are POSTed to (prints the signing secret).
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// List organisations with their prefixes.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an organisation with its prefixes, watches and alerts.
+    Rm { name: String },
+    /// Set, rotate or clear the webhook alerts are delivered to; prints the signing secret.
+    Webhook {
+        name: String,
+        /// The endpoint (http:// or https://); omit with --clear.
+        #[arg(required_unless_present = "clear")]
+        url: Option<String>,
+        /// Stop webhook delivery.
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+        /// Issue a new signing secret (the old one stops verifying).
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Address space of organisations.
+    #[command(subcommand)]
+    Prefix(PrefixCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrefixCmd {
+    Add {
+        org: String,
+        #[arg(required = true)]
+        prefixes: Vec<Ipv4Net>,
+    },
+    Rm {
+        org: String,
+        #[arg(required = true)]
+        prefixes: Vec<Ipv4Net>,
+    },
+    List {
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WatchCmd {
+    /// Add watches: ip:ADDR, prefix:CIDR, port:N[/tcp|/udp], tag:NAME (a finding kind, tool or
+    /// research-scanner label, e.g. tag:mirai).
+    Add {
+        org: String,
+        #[arg(required = true, value_parser = parse_watch)]
+        specs: Vec<WatchKind>,
+    },
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    Rm {
+        id: String,
+        /// Only if the watch belongs to this organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertsCmd {
+    /// Match the findings of an analysis scope against member space and watches (also done by
+    /// `cynex analyze`); idempotent.
+    Raise {
+        #[arg(long, default_value = "all")]
+        scope: String,
+        /// Findings of one subject further apart than this are separate incidents.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        gap: u64,
+    },
+    /// Alerts, newest activity first.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, value_parser = parse_time)]
+        since: Option<i64>,
+        #[arg(long)]
+        limit: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One alert with its evidence and deliveries (JSON).
+    Show {
+        id: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Mark an alert acknowledged.
+    Ack {
+        id: String,
+        /// Only if the alert belongs to this organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Send due webhook deliveries, retrying failures with exponential backoff.
+    Deliver {
+        /// Keep going until nothing is pending (delivered or given up).
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 8)]
+        max_attempts: u32,
+        /// Wait after the first failure, doubled after each further one (capped at 1 h).
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        backoff: u64,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        timeout: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +370,10 @@ fn parse_duration(s: &str) -> Result<u64, String> {
     parse_duration_secs(s).ok_or_else(|| format!("{s:?} is not a duration like 90s, 15m, 6h, 30d or 2w"))
 }
 
+fn parse_watch(s: &str) -> Result<WatchKind, String> {
+    s.parse().map_err(|e: cynex_store::Error| e.to_string())
+}
+
 fn parse_time(s: &str) -> Result<i64, String> {
     parse_rfc3339_us(s).ok_or_else(|| format!("{s:?} is not an RFC 3339 UTC time like 2026-11-01T00:00:00Z"))
 }
@@ -260,6 +411,108 @@ fn analyze_options(a: &AnalyzeArgs) -> anyhow::Result<cynex_analysis::AnalyzeOpt
     Ok(cynex_analysis::AnalyzeOptions { scope, sensors: a.sensors.clone(), mode, config, ..Default::default() })
 }
 
+fn webhook_key(cli: &Cli) -> anyhow::Result<cynex_analysis::webhook::WebhookKey> {
+    Ok(cynex_analysis::webhook::WebhookKey::load_or_create(&webhook_key_path(&cli.data))?)
+}
+
+async fn org_cmd(cli: &Cli, c: &OrgCmd, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open_store(&cli.data, cli.db.as_deref()).await?;
+    match c {
+        OrgCmd::Add { name, prefixes, webhook } => {
+            members::org_add(&store, name, prefixes, webhook.as_deref(), &webhook_key(cli)?, out).await?
+        }
+        OrgCmd::List { json } => members::org_list(&store, *json, out).await?,
+        OrgCmd::Rm { name } => {
+            store.remove_org(name).await?;
+            writeln!(out, "organisation {name} removed")?;
+        }
+        OrgCmd::Webhook { name, url, clear: _, rotate } => {
+            members::org_webhook(&store, name, url.as_deref(), *rotate, &webhook_key(cli)?, out).await?
+        }
+        OrgCmd::Prefix(PrefixCmd::Add { org, prefixes }) => {
+            for p in prefixes {
+                let x = store.add_prefix(org, *p).await?;
+                writeln!(out, "{} added to {}", x.prefix, x.org)?;
+            }
+        }
+        OrgCmd::Prefix(PrefixCmd::Rm { org, prefixes }) => {
+            for p in prefixes {
+                store.remove_prefix(org, *p).await?;
+                writeln!(out, "{p} removed from {org}")?;
+            }
+        }
+        OrgCmd::Prefix(PrefixCmd::List { org }) => {
+            let rows =
+                store.prefixes(org.as_deref()).await?.into_iter().map(|p| vec![p.org, p.prefix.to_string()]).collect();
+            crate::output::write_rows(out, &["organisation", "prefix"], rows)?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn watch_cmd(cli: &Cli, c: &WatchCmd, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open_store(&cli.data, cli.db.as_deref()).await?;
+    match c {
+        WatchCmd::Add { org, specs } => members::watch_add(&store, org, specs, out).await?,
+        WatchCmd::List { org } => members::watch_list(&store, org.as_deref(), out).await?,
+        WatchCmd::Rm { id, org } => {
+            store.remove_watch(id, org.as_deref()).await?;
+            writeln!(out, "watch {id} removed")?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn alerts_cmd(cli: &Cli, c: &AlertsCmd, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open_store(&cli.data, cli.db.as_deref()).await?;
+    let org_id = |o: &Option<String>| {
+        let store = &store;
+        let o = o.clone();
+        async move {
+            match o {
+                Some(o) => Ok::<_, anyhow::Error>(Some(store.org(&o).await?.id)),
+                None => Ok(None),
+            }
+        }
+    };
+    match c {
+        AlertsCmd::Raise { scope, gap } => {
+            let opts = cynex_analysis::alerts::AlertOptions {
+                incident_gap_us: (*gap as i64).saturating_mul(1_000_000),
+                ..Default::default()
+            };
+            members::raise(&lake_of(cli)?, &store, scope, &opts, out).await?;
+        }
+        AlertsCmd::List { org, since, limit, json } => {
+            let f = AlertFilter { org_id: org_id(org).await?, since: *since, limit: *limit };
+            members::alerts_list(&store, &f, *json, out).await?;
+        }
+        AlertsCmd::Show { id, org } => {
+            let a = store.alert(id, org_id(org).await?.as_deref()).await?;
+            let d = store.deliveries(Some(&a.id)).await?;
+            let v = serde_json::json!({"alert": a, "deliveries": d});
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        AlertsCmd::Ack { id, org } => {
+            let a = store.ack_alert(id, org_id(org).await?.as_deref()).await?;
+            writeln!(out, "alert {} {}", a.id, a.status)?;
+        }
+        AlertsCmd::Deliver { wait, max_attempts, backoff, timeout } => {
+            let opts = cynex_analysis::webhook::DeliverOptions {
+                max_attempts: (*max_attempts).max(1),
+                backoff_base: std::time::Duration::from_secs(*backoff),
+                timeout: std::time::Duration::from_secs((*timeout).max(1)),
+                ..Default::default()
+            };
+            members::deliver(&store, &webhook_key(cli)?, &opts, *wait, out).await?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
 fn lake_of(cli: &Cli) -> anyhow::Result<Lake> {
     let root = cli.data.join("lake");
     Lake::open(&root).with_context(|| format!("opening the lake at {}", root.display()))
@@ -269,7 +522,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.cmd {
-        Cmd::Demo { packets } => cmd::demo::run(&cli.data, *packets, &mut out)?,
+        Cmd::Demo { packets } => cmd::demo::run(&cli.data, cli.db.as_deref(), *packets, &mut out)?,
         Cmd::Ingest(IngestCmd::Pcap(a)) => {
             let lake = lake_of(&cli)?;
             let mut writer = WriterOptions::default();
@@ -297,9 +550,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Analyze(a) => {
             let lake = lake_of(&cli)?;
-            let opts = analyze_options(a)?;
+            let mut opts = analyze_options(a)?;
+            opts.geoip = if a.geoip.is_empty() {
+                cynex_analysis::geo::Geo::find_in(&cli.data.join("geoip"))
+            } else {
+                a.geoip.clone()
+            };
             cmd::analyze::run(&lake, &opts, &mut out)?;
+            if !a.no_alerts {
+                block_on(async {
+                    let store = open_store(&cli.data, cli.db.as_deref()).await?;
+                    members::raise(&lake, &store, &opts.scope, &Default::default(), &mut out).await
+                })?;
+            }
         }
+        Cmd::Org(c) => block_on(org_cmd(&cli, c, &mut out))?,
+        Cmd::Watch(c) => block_on(watch_cmd(&cli, c, &mut out))?,
+        Cmd::Alerts(c) => block_on(alerts_cmd(&cli, c, &mut out))?,
         Cmd::Stats { scope, bin, from, to, format } => {
             let req = cmd::analyze::StatsRequest {
                 scope: scope.clone(),

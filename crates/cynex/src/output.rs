@@ -63,6 +63,37 @@ pub fn write_batches(
     Ok(())
 }
 
+/// Rows of text as an aligned table with a header line (the last column is not padded).
+pub fn write_rows(w: &mut dyn Write, header: &[&str], rows: Vec<Vec<String>>) -> anyhow::Result<()> {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate().take(width.len()) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let n = cells.len();
+        let mut s = String::new();
+        for (i, c) in cells.into_iter().enumerate() {
+            if i + 1 == n {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = width[i]));
+            }
+        }
+        s
+    };
+    writeln!(w, "{}", line(header.to_vec()))?;
+    for r in &rows {
+        writeln!(w, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    if rows.is_empty() {
+        writeln!(w, "(none)")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// Whether an error is (or wraps) a closed pipe.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

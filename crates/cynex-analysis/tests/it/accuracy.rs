@@ -128,4 +128,28 @@ fn findings_match_ground_truth() {
     }
     // Statistics: the day's packet total equals the capture's.
     assert!(report.stats_days >= 1);
+
+    // Campaigns: the planted surge wave is one campaign on its port; every campaign's members
+    // share the campaign's tool in the ground truth (no mixing of tools).
+    let campaigns = load_findings(&lake, "all", Table::Campaigns).unwrap();
+    assert_eq!(report.campaigns, campaigns.len() as u64);
+    let wave: Vec<_> = campaigns.iter().filter(|c| c.port == Some(surge.port)).collect();
+    assert_eq!(wave.len(), 1, "the surge wave as one campaign: {wave:?}");
+    let wave_sources = truth.sources.iter().filter(|s| s.ports == [surge.port]).count() as u64;
+    eprintln!(
+        "campaigns: {}; the surge wave has {} of {wave_sources} planted sources",
+        campaigns.len(),
+        wave[0].uniques.unwrap()
+    );
+    assert!(wave[0].uniques.unwrap() >= 10, "{:?}", wave[0]);
+    for c in &campaigns {
+        let want = c.tool.as_deref();
+        for ip in c.evidence["sample_sources"].as_array().unwrap() {
+            let t = truth_tool.get(ip.as_str().unwrap()).copied().and_then(expected_tool);
+            if want.is_some() {
+                assert_eq!(t, want, "campaign {} member {ip}", c.id);
+            }
+        }
+        assert!(c.evidence["method"].as_str().unwrap().contains("identical set of targeted ports"));
+    }
 }

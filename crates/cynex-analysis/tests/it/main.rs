@@ -3,6 +3,8 @@
 //! planted. Incremental runs must give exactly what one batch run gives.
 
 mod accuracy;
+mod alerts;
+mod geo;
 mod incremental;
 
 use cynex_analysis::research::ResearchOrg;

@@ -27,9 +27,10 @@ pub fn run(lake: &Lake, opts: &AnalyzeOptions, w: &mut dyn Write) -> anyhow::Res
     let kinds: Vec<String> = rep.findings.iter().map(|(k, n)| format!("{k} {}", thousands(*n))).collect();
     writeln!(
         w,
-        "findings: {}; ongoing: {}; statistics rewritten for {} day(s)",
+        "findings: {}; ongoing: {}; campaigns: {}; statistics rewritten for {} day(s)",
         if kinds.is_empty() { "none new".to_string() } else { kinds.join(", ") },
         thousands(rep.ongoing),
+        thousands(rep.campaigns),
         rep.stats_days
     )?;
     if rep.evicted > 0 {
@@ -37,6 +38,13 @@ pub fn run(lake: &Lake, opts: &AnalyzeOptions, w: &mut dyn Write) -> anyhow::Res
             w,
             "note: {} scan events and sources were closed early to stay within the memory limit (--memory-mb)",
             thousands(rep.evicted)
+        )?;
+    }
+    if rep.geo_errors > 0 {
+        writeln!(
+            w,
+            "note: {} GeoIP records could not be decoded; those findings have no country or AS",
+            thousands(rep.geo_errors)
         )?;
     }
     if rep.late_rows > 0 {
@@ -64,6 +72,10 @@ pub struct StatsRequest {
     pub to: Option<i64>,
     pub format: Format,
 }
+
+/// Concluded and ongoing findings with the columns the per-source sections need.
+const SCANS: &str = "(SELECT ip4, packets, time, sensor, kind, country, asn, as_org FROM findings UNION ALL \
+                     SELECT ip4, packets, time, sensor, kind, country, asn, as_org FROM ongoing)";
 
 /// NICTER-style statistics from the `stats`, `port_stats` and `findings` tables.
 pub fn stats(lake: &Lake, req: &StatsRequest, w: &mut dyn Write) -> anyhow::Result<()> {
@@ -115,6 +127,22 @@ pub fn stats(lake: &Lake, req: &StatsRequest, w: &mut dyn Write) -> anyhow::Resu
                  time, sensor, kind FROM findings UNION ALL SELECT ip4, tool, packets, time, sensor, kind FROM \
                  ongoing) WHERE sensor = '{scope}' AND kind = 'tool'{range} GROUP BY tool ORDER BY sources DESC \
                  LIMIT 10"
+            ),
+        ),
+        (
+            "top 10 source countries (scanning sources; needs --geoip)".to_string(),
+            format!(
+                "SELECT country, count(DISTINCT ip4) AS sources, sum(packets) AS packets FROM {SCANS} WHERE sensor = \
+                 '{scope}' AND kind = 'scan' AND country IS NOT NULL{range} GROUP BY country ORDER BY sources DESC, \
+                 country LIMIT 10"
+            ),
+        ),
+        (
+            "top 10 source ASNs (scanning sources; needs --geoip)".to_string(),
+            format!(
+                "SELECT asn, max(as_org) AS as_org, count(DISTINCT ip4) AS sources, sum(packets) AS packets FROM \
+                 {SCANS} WHERE sensor = '{scope}' AND kind = 'scan' AND asn IS NOT NULL{range} GROUP BY asn ORDER \
+                 BY sources DESC, asn LIMIT 10"
             ),
         ),
     ];

@@ -8,10 +8,10 @@ use std::path::Path;
 use cynex_gen::DarknetConfig;
 use cynex_lake::{Lake, QueryOptions};
 
-use crate::cmd::{analyze, gen, ingest, lake as lakecmd, query, report};
+use crate::cmd::{analyze, gen, ingest, lake as lakecmd, members, query, report};
 use crate::output::{thousands, Format};
 
-pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(data: &Path, db: Option<&str>, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
     let demo_dir = data.join("demo");
     std::fs::create_dir_all(&demo_dir)?;
     let pcap = demo_dir.join("darknet-2026-11-01.pcap");
@@ -61,6 +61,25 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
         ..Default::default()
     };
     analyze::run(&lake, &aopts, w)?;
+    // A member ISP whose space holds one planted bot and one DDoS victim: what DAEDALUS tells it.
+    let bot = t.sources.iter().find(|s| s.tool.name() == "mirai" && s.packets >= 20).map(|s| s.ip.clone());
+    let victim = t.victims.iter().find(|v| v.meets_dos_threshold).map(|v| v.ip.clone());
+    members::block_on(async {
+        let store = members::open_store(data, db).await?;
+        if store.org("demo-isp").await.is_err() {
+            store.add_org("demo-isp").await?;
+        }
+        for ip in bot.iter().chain(&victim) {
+            store.add_prefix("demo-isp", format!("{ip}/24").parse().map_err(anyhow::Error::msg)?).await?;
+        }
+        members::raise(&lake, &store, &aopts.scope, &Default::default(), w).await?;
+        let org = store.org("demo-isp").await?;
+        let f = cynex_store::AlertFilter { org_id: Some(org.id), ..Default::default() };
+        writeln!(w, "alerts for member demo-isp:")?;
+        members::alerts_list(&store, &f, false, w).await?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
     writeln!(w, "\n4/4 what the telescope saw")?;
     let req = analyze::StatsRequest {
         scope: aopts.scope.clone(),
@@ -80,6 +99,11 @@ pub fn run(data: &Path, packets: u64, w: &mut dyn Write) -> anyhow::Result<()> {
             "largest DDoS attacks seen through backscatter",
             "SELECT ip4_str(ip4) AS victim, time, traffic AS vectors, packets, CAST(rate AS BIGINT) AS est_attack_pps \
              FROM findings WHERE kind = 'backscatter' ORDER BY packets DESC LIMIT 5",
+        ),
+        (
+            "largest scanning campaigns",
+            "SELECT time, coalesce(tool, 'unattributed') AS tool, label AS ports, uniques AS sources, packets \
+             FROM campaigns ORDER BY uniques DESC, time LIMIT 5",
         ),
         (
             "port surges",

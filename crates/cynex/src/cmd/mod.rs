@@ -5,5 +5,6 @@ pub mod demo;
 pub mod gen;
 pub mod ingest;
 pub mod lake;
+pub mod members;
 pub mod query;
 pub mod report;

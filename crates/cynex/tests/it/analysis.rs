@@ -9,7 +9,21 @@ fn analyze_stats_and_report() {
     let (pcap, truth) = gen(d, 200_000, 24, 5);
     let n = truth["packets"].as_u64().unwrap();
     ok(&cynex(d, &["ingest", "pcap", pcap.to_str().unwrap(), "--sensor", "t1"]));
-    let out = ok(&cynex(d, &["analyze", "--dark", "198.18.0.0/20", "--flush"]));
+    let mmdb = crate::corpus().join("mmdb/test-data");
+    let (country_db, asn_db) = (mmdb.join("GeoIP2-Country-Test.mmdb"), mmdb.join("GeoLite2-ASN-Test.mmdb"));
+    let out = ok(&cynex(
+        d,
+        &[
+            "analyze",
+            "--dark",
+            "198.18.0.0/20",
+            "--flush",
+            "--geoip",
+            country_db.to_str().unwrap(),
+            "--geoip",
+            asn_db.to_str().unwrap(),
+        ],
+    ));
     assert!(out.contains(&format!("analysed {} packets", cynex::output::thousands(n))), "{out}");
     assert!(out.contains("4,096 dark addresses"), "{out}");
     // Settings are kept with the state: a later run without them continues, one with other
@@ -31,6 +45,9 @@ fn analyze_stats_and_report() {
     let table = ok(&cynex(d, &["stats"]));
     assert!(table.contains("== top 10 destination ports") && table.contains("| 23 "), "{table}");
     assert!(table.contains("mirai"), "{table}");
+    assert!(table.contains("== top 10 source countries") && table.contains("== top 10 source ASNs"), "{table}");
+    let broken = cynex(d, &["analyze", "--geoip", pcap.to_str().unwrap()]);
+    assert!(!broken.status.success() && String::from_utf8_lossy(&broken.stderr).contains("GeoIP database"));
 
     // The report: self-contained HTML (no external resources) and JSON with the same numbers.
     let out_base = d.join("rep");

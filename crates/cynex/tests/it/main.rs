@@ -4,6 +4,8 @@
 mod analysis;
 mod cli;
 mod interop;
+mod members;
+mod realtools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
