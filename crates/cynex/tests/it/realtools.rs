@@ -41,7 +41,22 @@ fn real_scanners_are_attributed_and_backscatter_found() {
         serde_json::from_slice(&std::fs::read(format!("{}.json", pcap.display())).unwrap()).unwrap();
     let ingested = ok(&cynex(d, &["ingest", "pcap", pcap.to_str().unwrap(), "--sensor", "lab"]));
     assert!(ingested.contains("0 quarantined"), "{ingested}");
+    // A member whose space holds the nmap scanner and the flooded victim (DAEDALUS on real tools).
+    let lab = [meta["nmap"].as_str().unwrap(), meta["victim"].as_str().unwrap()];
+    let prefixes: Vec<String> = lab.iter().map(|ip| format!("{}.0/24", ip.rsplit_once('.').unwrap().0)).collect();
+    ok(&cynex(d, &["org", "add", "lab", "--prefix", &prefixes[0], "--prefix", &prefixes[1]]));
     ok(&cynex(d, &["analyze", "--dark", "198.18.0.0/24", "--flush"]));
+    let alerts: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&cynex(d, &["alerts", "list", "--org", "lab", "--json"]))).unwrap();
+    let kinds: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap().to_string(), a["subject"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(kinds.len(), 2, "one alert for the scanner, one for the victim: {kinds:?}");
+    assert!(kinds.contains(&("infected-host".into(), lab[0].into())), "{kinds:?}");
+    assert!(kinds.contains(&("ddos-victim".into(), lab[1].into())), "{kinds:?}");
+    let scanner = alerts.iter().find(|a| a["kind"] == "infected-host").unwrap();
+    assert!(scanner["evidence"]["tools"].to_string().contains("nmap"), "{scanner}");
 
     let tool_of = |ip: &str| -> Vec<String> {
         query_json(d, &format!("SELECT tool FROM findings WHERE kind = 'tool' AND ip4 = {}", ip4(ip)))
