@@ -72,7 +72,27 @@ pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     }
     let (date, rest) = s.split_once(['T', ' '])?;
     let days = parse_date(date)?;
-    let rest = rest.strip_suffix('Z').or_else(|| rest.strip_suffix("+00:00")).unwrap_or(rest);
+    // A UTC offset: Z, ±HH:MM or ±HHMM (Suricata writes +0100).
+    let (rest, offset_s) = match rest.strip_suffix(['Z', 'z']) {
+        Some(r) => (r, 0),
+        None => match rest.rfind(['+', '-']) {
+            Some(i) if i >= 5 => {
+                let (t, off) = rest.split_at(i);
+                let sign = if off.starts_with('-') { -1 } else { 1 };
+                let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
+                if digits.len() != 4 {
+                    return None;
+                }
+                let oh: i64 = digits[..2].parse().ok()?;
+                let om: i64 = digits[2..].parse().ok()?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                (t, sign * (oh * 3600 + om * 60))
+            }
+            _ => (rest, 0),
+        },
+    };
     let (hms, frac) = rest.split_once('.').unwrap_or((rest, ""));
     let mut it = hms.split(':');
     let h: i64 = it.next()?.parse().ok()?;
@@ -85,7 +105,7 @@ pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     for (i, c) in frac.chars().take(6).enumerate() {
         us += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
     }
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000) + us)
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_s) * 1_000_000) + us)
 }
 
 /// Parse a duration such as `90s`, `15m`, `6h`, `30d`, `2w` into seconds.
@@ -128,6 +148,10 @@ mod tests {
     #[test]
     fn partitions_and_text() {
         let ts = parse_rfc3339_us("2026-11-01T05:59:59.5Z").unwrap();
+        assert_eq!(parse_rfc3339_us("2026-11-01T06:59:59.5+0100"), Some(ts));
+        assert_eq!(parse_rfc3339_us("2026-11-01T03:29:59.5-02:30"), Some(ts));
+        assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59.5+00:00"), Some(ts));
+        assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59.5+1"), None);
         assert_eq!(partition_of(ts), (parse_date("2026-11-01").unwrap(), 5));
         assert_eq!(rfc3339_us(ts), "2026-11-01T05:59:59.500000Z");
         assert_eq!(partition_of(-1), (-1, 23));
