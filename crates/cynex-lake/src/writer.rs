@@ -86,6 +86,7 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
         Table::Quarantine => &["ingested_at", "raw", "offset"],
         Table::Findings | Table::Ongoing | Table::Campaigns => &["id", "evidence", "end_time"],
         Table::Stats | Table::PortStats => &[],
+        Table::Events => &["raw_data", "line", "metadata_uid"],
     };
     for c in no_dict {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);

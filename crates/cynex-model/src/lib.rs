@@ -4,6 +4,7 @@
 //! This crate owns names and meanings only. It must not do I/O, parsing or analysis; every other
 //! crate depends on it, so it stays small and cheap to compile.
 
+pub mod event;
 pub mod ip;
 pub mod packet;
 pub mod schema;

@@ -22,10 +22,12 @@ pub enum Table {
     /// Scanning campaigns: sources grouped by tool, target ports and timing. Recomputed from the
     /// scope's findings and replaced by every run.
     Campaigns,
+    /// Normalised log events from member IDS, monitors and honeypots (EVE, Zeek, Cowrie).
+    Events,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Packets,
         Table::Quarantine,
         Table::Findings,
@@ -33,6 +35,7 @@ impl Table {
         Table::Stats,
         Table::PortStats,
         Table::Campaigns,
+        Table::Events,
     ];
     /// Tables written by analysis, whose `sensor` partition is the analysis scope.
     pub const ANALYSIS: [Table; 5] =
@@ -47,6 +50,7 @@ impl Table {
             Table::Stats => "stats",
             Table::PortStats => "port_stats",
             Table::Campaigns => "campaigns",
+            Table::Events => "events",
         }
     }
 
@@ -59,6 +63,7 @@ impl Table {
             Table::Packets => packets_schema(),
             Table::Quarantine => quarantine_schema(),
             Table::Findings | Table::Ongoing | Table::Campaigns => findings_schema(),
+            Table::Events => crate::event::events_schema(),
             Table::Stats => stats_schema(),
             Table::PortStats => port_stats_schema(),
         }
@@ -69,7 +74,9 @@ impl Table {
         match self {
             Table::Packets => "ts",
             Table::Quarantine => "ingested_at",
-            Table::Findings | Table::Ongoing | Table::Stats | Table::PortStats | Table::Campaigns => "time",
+            Table::Findings | Table::Ongoing | Table::Stats | Table::PortStats | Table::Campaigns | Table::Events => {
+                "time"
+            }
         }
     }
 

@@ -117,6 +117,21 @@ pub enum Cmd {
 pub enum IngestCmd {
     /// pcap or pcapng captures (plain, .gz or .zst), files or directories.
     Pcap(PcapArgs),
+    /// Suricata EVE JSON logs (JSONL or pretty-printed; plain, .gz or .zst) into `events`.
+    Eve(EveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EveArgs {
+    /// Log files or directories (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Name of the sensor that wrote the logs (the `sensor` partition).
+    #[arg(long)]
+    pub sensor: String,
+    /// Member organisation the logs come from (the `organisation` column).
+    #[arg(long)]
+    pub org: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -538,6 +553,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             let rep = cmd::ingest::ingest_pcap(&lake, &a.paths, &opts)?;
+            writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
+            if rep.unreadable() > 0 {
+                return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
+            }
+        }
+        Cmd::Ingest(IngestCmd::Eve(a)) => {
+            let lake = lake_of(&cli)?;
+            let opts = cmd::ingest::IngestOptions {
+                sensor: a.sensor.clone(),
+                commit_every: 1_000_000,
+                progress: !cli.quiet,
+                max_warnings: if cli.quiet { 0 } else { 10 },
+                ..Default::default()
+            };
+            let rep = cmd::ingest::ingest(&lake, &a.paths, &opts, cmd::ingest::InputFormat::Eve, a.org.as_deref())?;
             writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
             if rep.unreadable() > 0 {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));

@@ -1,5 +1,6 @@
-//! `cynex ingest pcap`: read captures, decode, write `packets` and `quarantine`, commit with
-//! each input's progress so that a re-run is a no-op and an interrupted run resumes exactly.
+//! `cynex ingest pcap|eve`: read captures or logs, decode, write `packets`/`events` and
+//! `quarantine`, commit with each input's progress so that a re-run is a no-op and an
+//! interrupted run resumes exactly.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,9 +72,20 @@ pub struct IngestReport {
     pub parquet_files: usize,
     pub parquet_bytes: u64,
     pub commits: u64,
+    /// The rows written are log events (not packets).
+    pub events: bool,
 }
 
 impl IngestReport {
+    /// What the rows are: packets or events.
+    fn unit(&self) -> &'static str {
+        if self.events {
+            "events"
+        } else {
+            "packets"
+        }
+    }
+
     pub fn read(&self) -> u64 {
         self.files.iter().map(|f| f.read).sum()
     }
@@ -111,21 +123,24 @@ impl IngestReport {
         }
         let secs = self.seconds.max(1e-9);
         out += &format!(
-            "\n  read {} records: {} packets written, {} quarantined\n  {} in {:.2} s: {:.2} M packets/s, {}/s",
+            "\n  read {} records: {} {} written, {} quarantined\n  {} in {:.2} s: {:.2} M {}/s, {}/s",
             thousands(self.read()),
             thousands(self.written()),
+            self.unit(),
             thousands(self.quarantined()),
             bytes(self.bytes()),
             self.seconds,
             self.written() as f64 / secs / 1e6,
+            self.unit(),
             bytes((self.bytes() as f64 / secs) as u64),
         );
         if self.parquet_files > 0 {
             out += &format!(
-                "\n  wrote {} Parquet file(s), {} ({:.1} bytes/packet) in {} commit(s)",
+                "\n  wrote {} Parquet file(s), {} ({:.1} bytes/{}) in {} commit(s)",
                 self.parquet_files,
                 bytes(self.parquet_bytes),
                 self.parquet_bytes as f64 / self.written().max(1) as f64,
+                self.unit().trim_end_matches('s'),
                 self.commits
             );
         }
@@ -304,8 +319,126 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// Ingest one Suricata EVE file (JSONL, or pretty-printed events) into `events`.
+    fn eve_file(&mut self, path: &Path, organisation: Option<&str>) -> anyhow::Result<FileReport> {
+        use cynex_ingest::eve::{decode_some, Decoded, RecordSplitter};
+        let shown_path = path.display().to_string();
+        let mut rep = FileReport {
+            path: path.to_path_buf(),
+            status: FileStatus::Ingested,
+            read: 0,
+            written: 0,
+            quarantined: 0,
+            bytes: 0,
+            fixed_timestamps: 0,
+        };
+        let (id, opened) = match input::identity(path).and_then(|id| Ok((id, input::open(path)?))) {
+            Ok(x) => x,
+            Err(e) => {
+                rep.status = FileStatus::Unreadable(e.to_string());
+                return Ok(rep);
+            }
+        };
+        let sensor = self.opts.sensor.clone();
+        let prior = self.lake.source_progress(&sensor, &id)?;
+        if let Some(p) = &prior {
+            if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
+                rep.status = FileStatus::AlreadyIngested;
+                return Ok(rep);
+            }
+        }
+        let resume_from = prior.as_ref().map_or(0, |p| p.offset);
+        if resume_from > 0 {
+            rep.status = FileStatus::Resumed;
+        }
+        let base = prior.clone().unwrap_or(SourceProgress {
+            id,
+            sensor,
+            format: "eve".into(),
+            path: shown_path.clone(),
+            offset: 0,
+            complete: false,
+            read: 0,
+            written: 0,
+            quarantined: 0,
+            error: None,
+        });
+        let mut split = RecordSplitter::new(std::io::BufReader::with_capacity(1 << 20, opened.reader), 0, 0);
+        let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
+        let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, 0u64);
+        loop {
+            let mut d = Decoded::default();
+            let more = decode_some(&mut split, &shown_path, organisation, resume_from, batch, &mut d)
+                .with_context(|| format!("reading {shown_path}"))?;
+            rep.read += (d.events.len() + d.quarantine.len()) as u64;
+            rep.written += d.events.len() as u64;
+            rep.quarantined += d.quarantine.len() as u64;
+            since_commit += d.events.len() as u64;
+            if !d.events.is_empty() {
+                let mut cols = cynex_model::event::EventColumns::default();
+                for e in &d.events {
+                    cols.append(e);
+                }
+                self.tx.write(Table::Events, cols.finish()?)?;
+            }
+            if !d.quarantine.is_empty() {
+                for q in &d.quarantine {
+                    self.warn(&mut shown, q);
+                }
+                self.tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?)?;
+            }
+            if let Some(bar) = &self.bar {
+                bar.inc(split.offset() - last_offset);
+            }
+            last_offset = split.offset();
+            let progress = |complete: bool| SourceProgress {
+                offset: split.offset(),
+                complete,
+                read: base.read + rep.read,
+                written: base.written + rep.written,
+                quarantined: base.quarantined + rep.quarantined,
+                path: shown_path.clone(),
+                ..base.clone()
+            };
+            if !more {
+                self.commit(progress(true))?;
+                break;
+            }
+            if since_commit >= self.opts.commit_every {
+                self.commit(progress(false))?;
+                since_commit = 0;
+            }
+        }
+        if shown > self.opts.max_warnings {
+            eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
+        }
+        rep.bytes = split.offset() - resume_from.min(split.offset());
+        Ok(rep)
+    }
+}
+
+/// Which decoder a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Pcap,
+    Eve,
+}
+
 /// Ingest capture files and directories into the lake.
 pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyhow::Result<IngestReport> {
+    ingest(lake, paths, opts, InputFormat::Pcap, None)
+}
+
+/// Ingest files and directories of `format` into the lake; `organisation` tags log events with
+/// the member that sent them.
+pub fn ingest(
+    lake: &Lake,
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    format: InputFormat,
+    organisation: Option<&str>,
+) -> anyhow::Result<IngestReport> {
     let start = Instant::now();
     let (files, errs) = input::expand_paths(paths);
     let tx = lake.begin(&opts.sensor, opts.writer.clone())?;
@@ -322,6 +455,7 @@ pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyh
     });
     let mut ctx = Ctx { lake, tx, opts, report: IngestReport::default(), bar };
     ctx.report.path_errors = errs.iter().map(|e| e.to_string()).collect();
+    ctx.report.events = format == InputFormat::Eve;
     for e in &ctx.report.path_errors {
         eprintln!("error: {e}");
     }
@@ -329,7 +463,10 @@ pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyh
         if let Some(b) = &ctx.bar {
             b.set_message(f.display().to_string());
         }
-        let rep = ctx.file(f)?;
+        let rep = match format {
+            InputFormat::Pcap => ctx.file(f)?,
+            InputFormat::Eve => ctx.eve_file(f, organisation)?,
+        };
         if let FileStatus::Unreadable(r) = &rep.status {
             let msg = format!("error: {}: cannot read: {r}", f.display());
             match &ctx.bar {

@@ -3,6 +3,7 @@
 
 mod analysis;
 mod cli;
+mod eve;
 mod interop;
 mod members;
 mod realtools;

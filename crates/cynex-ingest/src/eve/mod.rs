@@ -1,0 +1,338 @@
+//! Suricata EVE JSON: one event per line (JSONL), and also events pretty-printed over several
+//! lines (a line holding only `{` starts one), into `events` rows.
+//!
+//! Every `event_type` is accepted: alert, flow, netflow, dns, http, tls, fileinfo, anomaly, drop,
+//! ssh and stats get first-class columns (OCSF mapping after Tenzir's, see
+//! ../shared/reference/lake.md §2.2); any other type is kept with its endpoints and raw record.
+//! A line that is not a JSON object, lacks `timestamp`/`event_type`, has them of the wrong type,
+//! is not UTF-8, or exceeds [`MAX_RECORD`] goes to quarantine with its line number and reason.
+
+use std::io::BufRead;
+
+use cynex_model::event::EventRecord;
+use cynex_model::time::parse_rfc3339_us;
+use serde_json::{Map, Value};
+
+use crate::QuarantineRecord;
+
+/// Longest record accepted: Suricata stats events reach tens of KB; a longer line is garbage
+/// (or an attack on the pipeline) and is quarantined with its first bytes.
+pub const MAX_RECORD: usize = 1 << 20;
+
+/// One raw record and where it started.
+#[derive(Debug)]
+pub struct RawRecord {
+    pub line: u64,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Splits a stream into records: single lines, or a pretty-printed object from a line that is
+/// only `{` to the line that completes it. Over-long lines are read in bounded memory: only the
+/// first [`MAX_RECORD`] bytes are kept and the record is marked over-long.
+pub struct RecordSplitter<R> {
+    r: R,
+    line: u64,
+    offset: u64,
+}
+
+/// What [`RecordSplitter::next_record`] found.
+#[derive(Debug)]
+pub enum Split {
+    Record(RawRecord),
+    /// A record longer than [`MAX_RECORD`] (its first bytes, and its full length).
+    TooLong(RawRecord, u64),
+}
+
+impl<R: BufRead> RecordSplitter<R> {
+    /// Start at `offset`/`line` (for resuming, both from committed progress).
+    pub fn new(r: R, offset: u64, line: u64) -> Self {
+        RecordSplitter { r, line, offset }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Read one line (without its newline) into `buf`, keeping at most `MAX_RECORD` bytes;
+    /// returns the full length consumed, or `None` at the end.
+    fn read_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
+        let mut consumed = 0u64;
+        loop {
+            let avail = self.r.fill_buf()?;
+            if avail.is_empty() {
+                return Ok((consumed > 0).then_some(consumed));
+            }
+            let (chunk, done) = match memchr(avail) {
+                Some(i) => (&avail[..=i], true),
+                None => (avail, false),
+            };
+            let room = MAX_RECORD.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            let n = chunk.len();
+            self.r.consume(n);
+            consumed += n as u64;
+            if done {
+                return Ok(Some(consumed));
+            }
+        }
+    }
+
+    pub fn next_record(&mut self) -> std::io::Result<Option<Split>> {
+        loop {
+            let mut buf = Vec::new();
+            let start = self.offset;
+            let Some(n) = self.read_line(&mut buf)? else { return Ok(None) };
+            self.offset += n;
+            self.line += 1;
+            let line_no = self.line;
+            trim_newline(&mut buf);
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if n as usize > MAX_RECORD {
+                return Ok(Some(Split::TooLong(RawRecord { line: line_no, offset: start, bytes: buf }, n)));
+            }
+            if buf.trim_ascii() == b"{" {
+                // A pretty-printed object: gather lines until it parses (or cannot).
+                let mut total = n;
+                loop {
+                    if serde_json::from_slice::<Value>(&buf).is_ok() {
+                        break;
+                    }
+                    let mut more = Vec::new();
+                    match self.read_line(&mut more)? {
+                        None => break,
+                        Some(m) => {
+                            self.offset += m;
+                            self.line += 1;
+                            total += m;
+                            trim_newline(&mut more);
+                            buf.push(b'\n');
+                            buf.extend_from_slice(&more);
+                            if buf.len() > MAX_RECORD {
+                                buf.truncate(MAX_RECORD);
+                                return Ok(Some(Split::TooLong(
+                                    RawRecord { line: line_no, offset: start, bytes: buf },
+                                    total,
+                                )));
+                            }
+                            // A complete closing brace at column 0 ends the object either way.
+                            if more.first() == Some(&b'}') {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            return Ok(Some(Split::Record(RawRecord { line: line_no, offset: start, bytes: buf })));
+        }
+    }
+}
+
+fn memchr(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn trim_newline(b: &mut Vec<u8>) {
+    if b.last() == Some(&b'\n') {
+        b.pop();
+    }
+    if b.last() == Some(&b'\r') {
+        b.pop();
+    }
+}
+
+fn s(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    match cur {
+        Value::String(x) => Some(x.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn u(v: &Value, path: &[&str]) -> Option<u64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_u64().or_else(|| cur.as_str().and_then(|x| x.parse().ok()))
+}
+
+/// OCSF class of an EVE event type.
+fn class_of(event_type: &str) -> u32 {
+    match event_type {
+        "alert" | "anomaly" => 2004,
+        "flow" | "netflow" | "drop" | "tls" => 4001,
+        "http" => 4002,
+        "dns" => 4003,
+        "ssh" => 4007,
+        "fileinfo" => 4010,
+        _ => 0,
+    }
+}
+
+/// Normalise one EVE record. `raw` must be the record's bytes.
+pub fn normalize(raw: &[u8], source: &str, line: u64) -> Result<EventRecord, String> {
+    let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
+    let obj: &Map<String, Value> = v.as_object().ok_or("not a JSON object")?;
+    let ts = match obj.get("timestamp") {
+        Some(Value::String(t)) => parse_rfc3339_us(t).ok_or_else(|| format!("bad timestamp {t:?}"))?,
+        Some(_) => return Err("timestamp is not a string".into()),
+        None => return Err("no timestamp".into()),
+    };
+    let et = match obj.get("event_type") {
+        Some(Value::String(t)) if !t.is_empty() => t.clone(),
+        Some(_) => return Err("event_type is not a non-empty string".into()),
+        None => return Err("no event_type".into()),
+    };
+    let port = |k: &str| -> Result<Option<u16>, String> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => {
+                n.as_u64().and_then(|p| u16::try_from(p).ok()).map(Some).ok_or_else(|| format!("{k} {n} is not a port"))
+            }
+            Some(other) => Err(format!("{k} is not a number: {other}")),
+        }
+    };
+    let mut r = EventRecord {
+        time: ts,
+        raw_data: text.to_string(),
+        format: Some("eve".into()),
+        class_uid: Some(class_of(&et)),
+        activity_id: Some(match et.as_str() {
+            "alert" | "anomaly" => 1,
+            "flow" | "netflow" => 6,
+            _ => 0,
+        }),
+        severity_id: Some(1),
+        src_endpoint_ip: s(&v, &["src_ip"]),
+        src_endpoint_port: port("src_port")?,
+        dst_endpoint_ip: s(&v, &["dest_ip"]),
+        dst_endpoint_port: port("dest_port")?,
+        connection_info_protocol_name: s(&v, &["proto"]).map(|p| p.to_ascii_lowercase()),
+        app_protocol_name: s(&v, &["app_proto"]),
+        metadata_uid: s(&v, &["flow_id"]),
+        connection_info_community_uid: s(&v, &["community_id"]),
+        source: Some(source.to_string()),
+        line: Some(line),
+        ..Default::default()
+    };
+    match et.as_str() {
+        "alert" => {
+            r.finding_info_title = s(&v, &["alert", "signature"]);
+            r.finding_info_uid = s(&v, &["alert", "signature_id"]);
+            r.finding_info_analytic_category = s(&v, &["alert", "category"]);
+            r.finding_info_analytic_version = u(&v, &["alert", "rev"]).and_then(|x| u32::try_from(x).ok());
+            r.action = s(&v, &["alert", "action"]);
+            // Suricata severity 1 (highest) .. 3 → OCSF High 4 .. Low 2.
+            r.severity_id = Some(match u(&v, &["alert", "severity"]) {
+                Some(1) => 4,
+                Some(2) => 3,
+                Some(3) => 2,
+                Some(_) => 1,
+                None => 0,
+            });
+        }
+        "anomaly" => {
+            r.finding_info_title = s(&v, &["anomaly", "event"]).or_else(|| s(&v, &["anomaly", "type"]));
+            r.finding_info_analytic_category = s(&v, &["anomaly", "type"]);
+            r.severity_id = Some(2);
+        }
+        "drop" => r.action = Some("blocked".into()),
+        "dns" => {
+            r.dns_query_hostname = s(&v, &["dns", "rrname"])
+                .or_else(|| v.pointer("/dns/queries/0/rrname").and_then(Value::as_str).map(str::to_string));
+            r.dns_query_type = s(&v, &["dns", "rrtype"]);
+            r.dns_rcode = s(&v, &["dns", "rcode"]);
+        }
+        "tls" => {
+            r.tls_sni = s(&v, &["tls", "sni"]);
+            r.tls_version = s(&v, &["tls", "version"]);
+        }
+        "ssh" => r.app_protocol_name = r.app_protocol_name.or(Some("ssh".into())),
+        "fileinfo" => {
+            r.file_name = s(&v, &["fileinfo", "filename"]);
+            r.file_hashes_sha256 = s(&v, &["fileinfo", "sha256"]);
+            r.file_hashes_md5 = s(&v, &["fileinfo", "md5"]);
+            r.file_size = u(&v, &["fileinfo", "size"]);
+            r.activity_id = Some(2);
+        }
+        _ => {}
+    }
+    // HTTP and flow sections also appear inside other event types (alert, fileinfo).
+    if v.get("http").is_some() {
+        r.http_request_hostname = s(&v, &["http", "hostname"]);
+        r.http_request_url_path = s(&v, &["http", "url"]);
+        r.http_request_http_method = s(&v, &["http", "http_method"]);
+        r.http_request_user_agent = s(&v, &["http", "http_user_agent"]);
+        r.http_response_code = u(&v, &["http", "status"]).and_then(|x| u16::try_from(x).ok());
+    }
+    if v.get("flow").is_some() {
+        r.traffic_packets_out = u(&v, &["flow", "pkts_toserver"]);
+        r.traffic_packets_in = u(&v, &["flow", "pkts_toclient"]);
+        r.traffic_bytes_out = u(&v, &["flow", "bytes_toserver"]);
+        r.traffic_bytes_in = u(&v, &["flow", "bytes_toclient"]);
+    }
+    r.event_type = Some(et);
+    Ok(r)
+}
+
+/// Decoded rows and quarantined records of a stretch of input.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub events: Vec<EventRecord>,
+    pub quarantine: Vec<QuarantineRecord>,
+}
+
+/// Decode records from `split` until `max` records (good or bad) were read or the input ends,
+/// skipping (without decoding) records that start before `skip_before` (already committed).
+/// Returns `false` at the end of the input.
+pub fn decode_some<R: BufRead>(
+    split: &mut RecordSplitter<R>,
+    source: &str,
+    organisation: Option<&str>,
+    skip_before: u64,
+    max: usize,
+    out: &mut Decoded,
+) -> std::io::Result<bool> {
+    let mut n = 0;
+    while n < max {
+        let Some(rec) = split.next_record()? else { return Ok(false) };
+        let start = match &rec {
+            Split::Record(r) | Split::TooLong(r, _) => r.offset,
+        };
+        if start < skip_before {
+            continue;
+        }
+        n += 1;
+        let (raw, reason, full_len) = match rec {
+            Split::TooLong(raw, len) => (raw, format!("record of {len} bytes exceeds {MAX_RECORD}"), Some(len)),
+            Split::Record(raw) => match normalize(&raw.bytes, source, raw.line) {
+                Ok(mut e) => {
+                    e.organisation = organisation.map(str::to_string);
+                    out.events.push(e);
+                    continue;
+                }
+                Err(reason) => (raw, reason, None),
+            },
+        };
+        let mut q = QuarantineRecord::new("eve", source, raw.offset, reason, &raw.bytes);
+        q.line = Some(raw.line);
+        if let Some(len) = full_len {
+            q.raw_len = len;
+        }
+        out.quarantine.push(q);
+    }
+    Ok(true)
+}

@@ -1,0 +1,160 @@
+//! The `events` table: log events from member IDS, network monitors and honeypots (Suricata EVE,
+//! Zeek, Cowrie), normalised to flat columns named after their OCSF attribute paths (`.` → `_`,
+//! e.g. `src_endpoint.ip` → `src_endpoint_ip`), with the original record kept verbatim in
+//! `raw_data` for lossless re-parse. See docs/EVENTS.md for the mapping.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
+    UInt8Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::error::ArrowError;
+
+macro_rules! event_columns {
+    ($( $(#[$doc:meta])* $name:ident : $kind:ident ),* $(,)?) => {
+        /// One normalised event; `None` is a null column value.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct EventRecord {
+            /// Event time, µs since the epoch (UTC).
+            pub time: i64,
+            /// Original record, verbatim.
+            pub raw_data: String,
+            $( $(#[$doc])* pub $name: Option<event_columns!(@ty $kind)>, )*
+        }
+
+        /// Column builders for a batch of [`EventRecord`]s.
+        pub struct EventColumns {
+            time: TimestampMicrosecondBuilder,
+            raw_data: StringBuilder,
+            $( $name: event_columns!(@builder $kind), )*
+            len: usize,
+        }
+
+        impl Default for EventColumns {
+            fn default() -> Self {
+                EventColumns {
+                    time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+                    raw_data: StringBuilder::new(),
+                    $( $name: <event_columns!(@builder $kind)>::new(), )*
+                    len: 0,
+                }
+            }
+        }
+
+        impl EventColumns {
+            pub fn append(&mut self, r: &EventRecord) {
+                self.time.append_value(r.time);
+                self.raw_data.append_value(&r.raw_data);
+                $( event_columns!(@append self.$name, r.$name, $kind); )*
+                self.len += 1;
+            }
+
+            pub fn len(&self) -> usize {
+                self.len
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.len == 0
+            }
+
+            pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+                self.len = 0;
+                let cols: Vec<ArrayRef> = vec![
+                    Arc::new(self.time.finish()),
+                    $( Arc::new(self.$name.finish()), )*
+                    Arc::new(self.raw_data.finish()),
+                ];
+                RecordBatch::try_new(events_schema(), cols)
+            }
+        }
+
+        /// Schema of the `events` table: `time`, the normalised columns, then `raw_data`.
+        pub fn events_schema() -> SchemaRef {
+            static S: OnceLock<SchemaRef> = OnceLock::new();
+            Arc::clone(S.get_or_init(|| {
+                let mut f = vec![Field::new("time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
+                $( f.push(Field::new(stringify!($name), event_columns!(@dt $kind), true)); )*
+                f.push(Field::new("raw_data", DataType::Utf8, false));
+                Arc::new(Schema::new(f))
+            }))
+        }
+    };
+    (@ty str) => { String };
+    (@ty u8) => { u8 };
+    (@ty u16) => { u16 };
+    (@ty u32) => { u32 };
+    (@ty u64) => { u64 };
+    (@builder str) => { StringBuilder };
+    (@builder u8) => { UInt8Builder };
+    (@builder u16) => { UInt16Builder };
+    (@builder u32) => { UInt32Builder };
+    (@builder u64) => { UInt64Builder };
+    (@dt str) => { DataType::Utf8 };
+    (@dt u8) => { DataType::UInt8 };
+    (@dt u16) => { DataType::UInt16 };
+    (@dt u32) => { DataType::UInt32 };
+    (@dt u64) => { DataType::UInt64 };
+    (@append $b:expr, $v:expr, str) => { $b.append_option($v.as_deref()) };
+    (@append $b:expr, $v:expr, $k:ident) => { $b.append_option($v) };
+}
+
+event_columns! {
+    /// Input format: `eve`, `zeek`, `cowrie`.
+    format: str,
+    /// The format's own record type: EVE `event_type`, Zeek log path, Cowrie `eventid`.
+    event_type: str,
+    /// OCSF class: 2004 Detection Finding, 4001 Network Activity, 4002 HTTP, 4003 DNS,
+    /// 4007 SSH, 4010 Network File Activity, 3002 Authentication, 0 base event.
+    class_uid: u32,
+    activity_id: u8,
+    /// 0 Unknown, 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical.
+    severity_id: u8,
+    src_endpoint_ip: str,
+    src_endpoint_port: u16,
+    dst_endpoint_ip: str,
+    dst_endpoint_port: u16,
+    connection_info_protocol_name: str,
+    app_protocol_name: str,
+    /// The sensor's id of the flow or connection (EVE `flow_id`, Zeek `uid`).
+    metadata_uid: str,
+    connection_info_community_uid: str,
+    /// Rule or notice name (EVE `alert.signature`, Zeek notice `note`).
+    finding_info_title: str,
+    /// Rule id (EVE `alert.signature_id`).
+    finding_info_uid: str,
+    finding_info_analytic_category: str,
+    finding_info_analytic_version: u32,
+    /// What the sensor did: `allowed`, `blocked`, …
+    action: str,
+    dns_query_hostname: str,
+    dns_query_type: str,
+    dns_rcode: str,
+    http_request_hostname: str,
+    http_request_url_path: str,
+    http_request_http_method: str,
+    http_request_user_agent: str,
+    http_response_code: u16,
+    tls_sni: str,
+    tls_version: str,
+    file_name: str,
+    file_hashes_sha256: str,
+    file_hashes_md5: str,
+    file_size: u64,
+    traffic_packets_out: u64,
+    traffic_packets_in: u64,
+    traffic_bytes_out: u64,
+    traffic_bytes_in: u64,
+    user_name: str,
+    /// OCSF has no password attribute (honeypot logins): kept under `unmapped`.
+    unmapped_password: str,
+    actor_process_cmd_line: str,
+    url_text: str,
+    session_uid: str,
+    /// Member organisation that sent the record.
+    organisation: str,
+    /// File (or stream) and line the record came from.
+    source: str,
+    line: u64,
+}
