@@ -9,6 +9,8 @@ pub mod eve;
 pub mod input;
 pub mod pcap;
 pub mod quarantine;
+pub mod records;
+pub mod zeek;
 
 pub use quarantine::{QuarantineColumns, QuarantineRecord};
 

@@ -119,6 +119,9 @@ pub enum IngestCmd {
     Pcap(PcapArgs),
     /// Suricata EVE JSON logs (JSONL or pretty-printed; plain, .gz or .zst) into `events`.
     Eve(EveArgs),
+    /// Zeek logs, TSV (with #fields/#types headers) or JSON lines, into `events`; the log path
+    /// comes from `#path`/`_path` or the file name.
+    Zeek(EveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -558,7 +561,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
             }
         }
-        Cmd::Ingest(IngestCmd::Eve(a)) => {
+        Cmd::Ingest(c @ (IngestCmd::Eve(a) | IngestCmd::Zeek(a))) => {
+            let format = match c {
+                IngestCmd::Zeek(_) => cmd::ingest::InputFormat::Zeek,
+                _ => cmd::ingest::InputFormat::Eve,
+            };
             let lake = lake_of(&cli)?;
             let opts = cmd::ingest::IngestOptions {
                 sensor: a.sensor.clone(),
@@ -567,7 +574,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_warnings: if cli.quiet { 0 } else { 10 },
                 ..Default::default()
             };
-            let rep = cmd::ingest::ingest(&lake, &a.paths, &opts, cmd::ingest::InputFormat::Eve, a.org.as_deref())?;
+            let rep = cmd::ingest::ingest(&lake, &a.paths, &opts, format, a.org.as_deref())?;
             writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
             if rep.unreadable() > 0 {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));

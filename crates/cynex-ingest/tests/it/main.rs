@@ -6,6 +6,7 @@ mod eve;
 mod gen_traits;
 mod readers;
 mod tcpdump;
+mod zeek;
 
 use std::path::PathBuf;
 

@@ -320,9 +320,10 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
-    /// Ingest one Suricata EVE file (JSONL, or pretty-printed events) into `events`.
-    fn eve_file(&mut self, path: &Path, organisation: Option<&str>) -> anyhow::Result<FileReport> {
+    /// Ingest one log file (Suricata EVE: JSONL or pretty-printed; Zeek: TSV or JSON) into `events`.
+    fn log_file(&mut self, path: &Path, organisation: Option<&str>, format: InputFormat) -> anyhow::Result<FileReport> {
         use cynex_ingest::eve::{decode_some, Decoded, RecordSplitter};
+        use cynex_ingest::zeek::ZeekReader;
         let shown_path = path.display().to_string();
         let mut rep = FileReport {
             path: path.to_path_buf(),
@@ -355,7 +356,7 @@ impl Ctx<'_> {
         let base = prior.clone().unwrap_or(SourceProgress {
             id,
             sensor,
-            format: "eve".into(),
+            format: if format == InputFormat::Zeek { "zeek" } else { "eve" }.into(),
             path: shown_path.clone(),
             offset: 0,
             complete: false,
@@ -364,13 +365,28 @@ impl Ctx<'_> {
             quarantined: 0,
             error: None,
         });
-        let mut split = RecordSplitter::new(std::io::BufReader::with_capacity(1 << 20, opened.reader), 0, 0);
+        let buffered = std::io::BufReader::with_capacity(1 << 20, opened.reader);
+        enum Decoder<R> {
+            Eve(RecordSplitter<R>),
+            Zeek(Box<ZeekReader<R>>),
+        }
+        let mut dec = match format {
+            InputFormat::Zeek => Decoder::Zeek(Box::new(ZeekReader::new(buffered, &shown_path, organisation))),
+            _ => Decoder::Eve(RecordSplitter::new(buffered, 0, 0)),
+        };
         let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
         let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, 0u64);
         loop {
             let mut d = Decoded::default();
-            let more = decode_some(&mut split, &shown_path, organisation, resume_from, batch, &mut d)
-                .with_context(|| format!("reading {shown_path}"))?;
+            let more = match &mut dec {
+                Decoder::Eve(split) => decode_some(split, &shown_path, organisation, resume_from, batch, &mut d),
+                Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
+            }
+            .with_context(|| format!("reading {shown_path}"))?;
+            let offset = match &dec {
+                Decoder::Eve(split) => split.offset(),
+                Decoder::Zeek(z) => z.offset(),
+            };
             rep.read += (d.events.len() + d.quarantine.len()) as u64;
             rep.written += d.events.len() as u64;
             rep.quarantined += d.quarantine.len() as u64;
@@ -389,11 +405,11 @@ impl Ctx<'_> {
                 self.tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?)?;
             }
             if let Some(bar) = &self.bar {
-                bar.inc(split.offset() - last_offset);
+                bar.inc(offset - last_offset);
             }
-            last_offset = split.offset();
+            last_offset = offset;
             let progress = |complete: bool| SourceProgress {
-                offset: split.offset(),
+                offset,
                 complete,
                 read: base.read + rep.read,
                 written: base.written + rep.written,
@@ -413,7 +429,7 @@ impl Ctx<'_> {
         if shown > self.opts.max_warnings {
             eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
         }
-        rep.bytes = split.offset() - resume_from.min(split.offset());
+        rep.bytes = last_offset - resume_from.min(last_offset);
         Ok(rep)
     }
 }
@@ -423,6 +439,7 @@ impl Ctx<'_> {
 pub enum InputFormat {
     Pcap,
     Eve,
+    Zeek,
 }
 
 /// Ingest capture files and directories into the lake.
@@ -455,7 +472,7 @@ pub fn ingest(
     });
     let mut ctx = Ctx { lake, tx, opts, report: IngestReport::default(), bar };
     ctx.report.path_errors = errs.iter().map(|e| e.to_string()).collect();
-    ctx.report.events = format == InputFormat::Eve;
+    ctx.report.events = format != InputFormat::Pcap;
     for e in &ctx.report.path_errors {
         eprintln!("error: {e}");
     }
@@ -465,7 +482,7 @@ pub fn ingest(
         }
         let rep = match format {
             InputFormat::Pcap => ctx.file(f)?,
-            InputFormat::Eve => ctx.eve_file(f, organisation)?,
+            InputFormat::Eve | InputFormat::Zeek => ctx.log_file(f, organisation, format)?,
         };
         if let FileStatus::Unreadable(r) = &rep.status {
             let msg = format!("error: {}: cannot read: {r}", f.display());

@@ -1,4 +1,5 @@
-//! `cynex ingest eve` on the corpus: counts add up, events are queryable, a re-run is a no-op.
+//! `cynex ingest eve` and `cynex ingest zeek` on the corpus: counts add up, events are queryable,
+//! a re-run is a no-op.
 
 use crate::{corpus, cynex, ok, query_json};
 
@@ -27,4 +28,20 @@ fn eve_corpus_into_events() {
     assert!(q[0]["source"].as_str().unwrap().ends_with("fever-jsonparse-broken.jsonl") && q[0]["line"] == 2, "{q:?}");
     let again = ok(&cynex(d, &["ingest", "eve", eve.to_str().unwrap(), "--sensor", "ids-1"]));
     assert!(again.contains("17 already in the lake"), "{again}");
+}
+
+#[test]
+fn zeek_corpus_into_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let zeek = corpus().join("zeek");
+    let out = ok(&cynex(d, &["ingest", "zeek", zeek.to_str().unwrap(), "--sensor", "zeek-1"]));
+    // 3,560 TSV + 3,555 JSON + 8 edge-case rows; 34 bad rows and header lines quarantined.
+    assert!(out.contains("read 7,157 records: 7,123 events written, 34 quarantined"), "{out}");
+    let by_path =
+        query_json(d, "SELECT event_type, count(*) AS n FROM events WHERE sensor = 'zeek-1' GROUP BY 1 ORDER BY 1");
+    let n = |p: &str| by_path.iter().find(|r| r["event_type"] == p).map(|r| r["n"].as_u64().unwrap());
+    assert_eq!((n("dns"), n("ssl"), n("x509"), n("conn")), (Some(2000), Some(2000), Some(696), Some(5)), "{by_path:?}");
+    let q = query_json(d, "SELECT count(*) AS n FROM quarantine WHERE format = 'zeek' AND line IS NOT NULL");
+    assert_eq!(q[0]["n"].as_u64(), Some(34));
 }
