@@ -147,3 +147,48 @@ fn trim_newline(b: &mut Vec<u8>) {
         b.pop();
     }
 }
+
+/// Decode JSON-per-record input with `normalize` until `max` records (good or bad) were read or
+/// the input ends, skipping (without decoding) records that start before `skip_before` (already
+/// committed). Bad and over-long records are quarantined with line and reason. `false` at the end.
+#[allow(clippy::too_many_arguments)]
+pub fn decode_json_records<R: BufRead>(
+    split: &mut RecordSplitter<R>,
+    format: &'static str,
+    normalize: fn(&[u8], &str, u64) -> Result<EventRecord, String>,
+    source: &str,
+    organisation: Option<&str>,
+    skip_before: u64,
+    max: usize,
+    out: &mut Decoded,
+) -> std::io::Result<bool> {
+    let mut n = 0;
+    while n < max {
+        let Some(rec) = split.next_record()? else { return Ok(false) };
+        let start = match &rec {
+            Split::Record(r) | Split::TooLong(r, _) => r.offset,
+        };
+        if start < skip_before {
+            continue;
+        }
+        n += 1;
+        let (raw, reason, full_len) = match rec {
+            Split::TooLong(raw, len) => (raw, format!("record of {len} bytes exceeds {MAX_RECORD}"), Some(len)),
+            Split::Record(raw) => match normalize(&raw.bytes, source, raw.line) {
+                Ok(mut e) => {
+                    e.organisation = organisation.map(str::to_string);
+                    out.events.push(e);
+                    continue;
+                }
+                Err(reason) => (raw, reason, None),
+            },
+        };
+        let mut q = QuarantineRecord::new(format, source, raw.offset, reason, &raw.bytes);
+        q.line = Some(raw.line);
+        if let Some(len) = full_len {
+            q.raw_len = len;
+        }
+        out.quarantine.push(q);
+    }
+    Ok(true)
+}

@@ -122,6 +122,11 @@ pub enum IngestCmd {
     /// Zeek logs, TSV (with #fields/#types headers) or JSON lines, into `events`; the log path
     /// comes from `#path`/`_path` or the file name.
     Zeek(EveArgs),
+    /// Cowrie honeypot JSON logs into `events`.
+    Cowrie(EveArgs),
+    /// Any mix of captures and EVE, Zeek and Cowrie logs: each file's format is told from its
+    /// first bytes (captures go to `packets`, logs to `events`).
+    Auto(EveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -561,9 +566,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
             }
         }
-        Cmd::Ingest(c @ (IngestCmd::Eve(a) | IngestCmd::Zeek(a))) => {
+        Cmd::Ingest(c @ (IngestCmd::Eve(a) | IngestCmd::Zeek(a) | IngestCmd::Cowrie(a) | IngestCmd::Auto(a))) => {
             let format = match c {
                 IngestCmd::Zeek(_) => cmd::ingest::InputFormat::Zeek,
+                IngestCmd::Cowrie(_) => cmd::ingest::InputFormat::Cowrie,
+                IngestCmd::Auto(_) => cmd::ingest::InputFormat::Auto,
                 _ => cmd::ingest::InputFormat::Eve,
             };
             let lake = lake_of(&cli)?;

@@ -14,8 +14,6 @@ use cynex_model::event::EventRecord;
 use cynex_model::time::parse_rfc3339_us;
 use serde_json::{Map, Value};
 
-use crate::QuarantineRecord;
-
 fn s(v: &Value, path: &[&str]) -> Option<String> {
     let mut cur = v;
     for p in path {
@@ -157,9 +155,7 @@ pub fn normalize(raw: &[u8], source: &str, line: u64) -> Result<EventRecord, Str
     Ok(r)
 }
 
-/// Decode records from `split` until `max` records (good or bad) were read or the input ends,
-/// skipping (without decoding) records that start before `skip_before` (already committed).
-/// Returns `false` at the end of the input.
+/// Decode EVE records from `split` (see [`crate::records::decode_json_records`]).
 pub fn decode_some<R: BufRead>(
     split: &mut RecordSplitter<R>,
     source: &str,
@@ -168,33 +164,5 @@ pub fn decode_some<R: BufRead>(
     max: usize,
     out: &mut Decoded,
 ) -> std::io::Result<bool> {
-    let mut n = 0;
-    while n < max {
-        let Some(rec) = split.next_record()? else { return Ok(false) };
-        let start = match &rec {
-            Split::Record(r) | Split::TooLong(r, _) => r.offset,
-        };
-        if start < skip_before {
-            continue;
-        }
-        n += 1;
-        let (raw, reason, full_len) = match rec {
-            Split::TooLong(raw, len) => (raw, format!("record of {len} bytes exceeds {MAX_RECORD}"), Some(len)),
-            Split::Record(raw) => match normalize(&raw.bytes, source, raw.line) {
-                Ok(mut e) => {
-                    e.organisation = organisation.map(str::to_string);
-                    out.events.push(e);
-                    continue;
-                }
-                Err(reason) => (raw, reason, None),
-            },
-        };
-        let mut q = QuarantineRecord::new("eve", source, raw.offset, reason, &raw.bytes);
-        q.line = Some(raw.line);
-        if let Some(len) = full_len {
-            q.raw_len = len;
-        }
-        out.quarantine.push(q);
-    }
-    Ok(true)
+    crate::records::decode_json_records(split, "eve", normalize, source, organisation, skip_before, max, out)
 }

@@ -2,6 +2,7 @@
 //! tcpdump's decodes as the oracle, and generated captures with every container variant.
 
 mod corpus;
+mod cowrie;
 mod eve;
 mod gen_traits;
 mod readers;

@@ -322,7 +322,7 @@ impl Ctx<'_> {
 impl Ctx<'_> {
     /// Ingest one log file (Suricata EVE: JSONL or pretty-printed; Zeek: TSV or JSON) into `events`.
     fn log_file(&mut self, path: &Path, organisation: Option<&str>, format: InputFormat) -> anyhow::Result<FileReport> {
-        use cynex_ingest::eve::{decode_some, Decoded, RecordSplitter};
+        use cynex_ingest::eve::{Decoded, RecordSplitter};
         use cynex_ingest::zeek::ZeekReader;
         let shown_path = path.display().to_string();
         let mut rep = FileReport {
@@ -356,7 +356,12 @@ impl Ctx<'_> {
         let base = prior.clone().unwrap_or(SourceProgress {
             id,
             sensor,
-            format: if format == InputFormat::Zeek { "zeek" } else { "eve" }.into(),
+            format: match format {
+                InputFormat::Zeek => "zeek",
+                InputFormat::Cowrie => "cowrie",
+                _ => "eve",
+            }
+            .into(),
             path: shown_path.clone(),
             offset: 0,
             complete: false,
@@ -368,10 +373,12 @@ impl Ctx<'_> {
         let buffered = std::io::BufReader::with_capacity(1 << 20, opened.reader);
         enum Decoder<R> {
             Eve(RecordSplitter<R>),
+            Cowrie(RecordSplitter<R>),
             Zeek(Box<ZeekReader<R>>),
         }
         let mut dec = match format {
             InputFormat::Zeek => Decoder::Zeek(Box::new(ZeekReader::new(buffered, &shown_path, organisation))),
+            InputFormat::Cowrie => Decoder::Cowrie(RecordSplitter::new(buffered, 0, 0)),
             _ => Decoder::Eve(RecordSplitter::new(buffered, 0, 0)),
         };
         let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
@@ -379,12 +386,17 @@ impl Ctx<'_> {
         loop {
             let mut d = Decoded::default();
             let more = match &mut dec {
-                Decoder::Eve(split) => decode_some(split, &shown_path, organisation, resume_from, batch, &mut d),
+                Decoder::Eve(split) => {
+                    cynex_ingest::eve::decode_some(split, &shown_path, organisation, resume_from, batch, &mut d)
+                }
+                Decoder::Cowrie(split) => {
+                    cynex_ingest::cowrie::decode_some(split, &shown_path, organisation, resume_from, batch, &mut d)
+                }
                 Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
             }
             .with_context(|| format!("reading {shown_path}"))?;
             let offset = match &dec {
-                Decoder::Eve(split) => split.offset(),
+                Decoder::Eve(split) | Decoder::Cowrie(split) => split.offset(),
                 Decoder::Zeek(z) => z.offset(),
             };
             rep.read += (d.events.len() + d.quarantine.len()) as u64;
@@ -440,6 +452,33 @@ pub enum InputFormat {
     Pcap,
     Eve,
     Zeek,
+    Cowrie,
+    /// Told per file from its first bytes.
+    Auto,
+}
+
+/// The format of one file, from its first (decompressed) bytes.
+pub fn detect(path: &Path) -> Result<InputFormat, String> {
+    let mut opened = input::open(path).map_err(|e| e.to_string())?;
+    let mut head = vec![0u8; 64 << 10];
+    let n = input::read_up_to(&mut opened.reader, &mut head).map_err(|e| e.to_string())?;
+    let head = &head[..n];
+    const CAPTURE_MAGICS: [[u8; 4]; 5] = [
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0xc3, 0xd4],
+        [0x4d, 0x3c, 0xb2, 0xa1],
+        [0xa1, 0xb2, 0x3c, 0x4d],
+        [0x0a, 0x0d, 0x0d, 0x0a],
+    ];
+    if head.len() >= 4 && CAPTURE_MAGICS.iter().any(|m| head[..4] == *m) {
+        return Ok(InputFormat::Pcap);
+    }
+    match cynex_ingest::cowrie::sniff_log(head) {
+        Some("eve") => Ok(InputFormat::Eve),
+        Some("zeek") => Ok(InputFormat::Zeek),
+        Some("cowrie") => Ok(InputFormat::Cowrie),
+        _ => Err("cannot tell the format (not a capture, EVE, Zeek or Cowrie log)".into()),
+    }
 }
 
 /// Ingest capture files and directories into the lake.
@@ -480,9 +519,22 @@ pub fn ingest(
         if let Some(b) = &ctx.bar {
             b.set_message(f.display().to_string());
         }
-        let rep = match format {
-            InputFormat::Pcap => ctx.file(f)?,
-            InputFormat::Eve | InputFormat::Zeek => ctx.log_file(f, organisation, format)?,
+        let this = match format {
+            InputFormat::Auto => detect(f),
+            other => Ok(other),
+        };
+        let rep = match this {
+            Ok(InputFormat::Pcap) => ctx.file(f)?,
+            Ok(fmt) => ctx.log_file(f, organisation, fmt)?,
+            Err(why) => FileReport {
+                path: f.clone(),
+                status: FileStatus::Unreadable(why),
+                read: 0,
+                written: 0,
+                quarantined: 0,
+                bytes: 0,
+                fixed_timestamps: 0,
+            },
         };
         if let FileStatus::Unreadable(r) = &rep.status {
             let msg = format!("error: {}: cannot read: {r}", f.display());

@@ -45,3 +45,34 @@ fn zeek_corpus_into_events() {
     let q = query_json(d, "SELECT count(*) AS n FROM quarantine WHERE format = 'zeek' AND line IS NOT NULL");
     assert_eq!(q[0]["n"].as_u64(), Some(34));
 }
+
+#[test]
+fn auto_tells_formats_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mix = d.join("mix");
+    std::fs::create_dir_all(&mix).unwrap();
+    for (from, to) in [
+        ("eve/tenzir-http.jsonl", "a.json"),
+        ("eve/telegraf-v2-alert-pretty.json", "b.json"),
+        ("zeek/tsv/conn.log", "conn.log"),
+        ("zeek/json/notice.ndjson", "notice.ndjson"),
+        ("pcap/valid/dns_udp.pcap", "capture.bin"),
+    ] {
+        std::fs::copy(corpus().join(from), mix.join(to)).unwrap();
+    }
+    std::fs::write(mix.join("cowrie.json"), COWRIE_LINE).unwrap();
+    std::fs::write(mix.join("notes.txt"), "hello\n").unwrap();
+    let o = cynex(d, &["ingest", "auto", mix.to_str().unwrap(), "--sensor", "mixed"]);
+    assert_eq!(o.status.code(), Some(3), "the unknown file makes exit 3: {o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot tell the format"), "{o:?}");
+    let rows = query_json(d, "SELECT format, count(*) AS n FROM events GROUP BY format ORDER BY format");
+    let n = |f: &str| rows.iter().find(|r| r["format"] == f).map(|r| r["n"].as_u64().unwrap());
+    assert_eq!((n("cowrie"), n("eve"), n("zeek")), (Some(1), Some(2), Some(5 + 207)), "{rows:?}");
+    // The capture (told by its magic, not its name) went to `packets`.
+    let packets = query_json(d, "SELECT count(*) AS n FROM packets WHERE sensor = 'mixed'");
+    assert!(packets[0]["n"].as_u64().unwrap() > 0, "{packets:?}");
+}
+
+const COWRIE_LINE: &str = r#"{"eventid":"cowrie.login.failed","username":"admin","password":"admin","message":"login attempt [admin/admin] failed","sensor":"hp1","timestamp":"2026-11-01T00:00:01.000000Z","src_ip":"203.0.113.9","session":"c0ffee000001"}
+"#;
