@@ -7,10 +7,12 @@
 //! on analysis: ground truth is what the generator *did*, not what a detector would conclude.
 
 pub mod darknet;
+pub mod eve;
 pub mod frame;
 pub mod rng;
 
 pub use darknet::{generate_darknet, DarknetConfig, GroundTruth};
+pub use eve::{generate_eve, EveConfig, EveTruth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

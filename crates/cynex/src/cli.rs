@@ -350,6 +350,22 @@ pub enum LakeCmd {
 pub enum GenCmd {
     /// A darknet capture (pcap/pcapng; .gz/.zst by suffix) and its ground truth JSON.
     Darknet(GenDarknetArgs),
+    /// Suricata EVE JSON lines of a member's IDS (.gz/.zst by suffix) and their counts as JSON.
+    Eve(GenEveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenEveArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub duration: u64,
+    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
+    pub start: i64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -628,6 +644,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Lake(LakeCmd::Stats { format }) => cmd::lake::stats(&lake_of(&cli)?, *format, &mut out)?,
         Cmd::Lake(LakeCmd::Compact { target_mb }) => cmd::lake::compact(&lake_of(&cli)?, *target_mb, &mut out)?,
         Cmd::Lake(LakeCmd::Prune { older_than }) => cmd::lake::prune(&lake_of(&cli)?, *older_than, &mut out)?,
+        Cmd::Gen(GenCmd::Eve(a)) => {
+            let cfg =
+                cynex_gen::EveConfig { seed: a.seed, events: a.events, start_us: a.start, duration_s: a.duration };
+            let truth = cmd::gen::default_truth_path(&a.out);
+            let start = std::time::Instant::now();
+            let t = cmd::gen::eve(&cfg, &a.out, &truth)?;
+            writeln!(
+                out,
+                "wrote {} EVE events ({}) to {} in {:.1} s; counts: {}",
+                crate::output::thousands(t.events),
+                crate::output::bytes(t.bytes),
+                a.out.display(),
+                start.elapsed().as_secs_f64(),
+                truth.display()
+            )?;
+        }
         Cmd::Gen(GenCmd::Darknet(a)) => {
             let cfg = DarknetConfig {
                 seed: a.seed,

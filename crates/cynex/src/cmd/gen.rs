@@ -1,5 +1,5 @@
-//! `cynex gen darknet`: write a synthetic capture (optionally gzip/zstd by file suffix) and its
-//! ground truth.
+//! `cynex gen darknet|eve`: write a synthetic capture or IDS log (optionally gzip/zstd by file
+//! suffix) and its ground truth.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,21 +16,34 @@ pub fn default_truth_path(out: &Path) -> PathBuf {
 }
 
 pub fn darknet(cfg: &DarknetConfig, out: &Path, truth: &Path) -> anyhow::Result<GroundTruth> {
+    write_generated(out, truth, |w| Ok(generate_darknet(cfg, w)?.0))
+}
+
+pub fn eve(cfg: &cynex_gen::EveConfig, out: &Path, truth: &Path) -> anyhow::Result<cynex_gen::EveTruth> {
+    write_generated(out, truth, |w| Ok(cynex_gen::generate_eve(cfg, w)?.0))
+}
+
+/// Run a generator into `out` (gzip or zstd by suffix) and write its ground truth to `truth`.
+fn write_generated<T: serde::Serialize>(
+    out: &Path,
+    truth: &Path,
+    generate: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let f = File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let w = BufWriter::with_capacity(1 << 20, f);
+    let mut w = BufWriter::with_capacity(1 << 20, f);
     let name = out.to_string_lossy();
     let t = if name.ends_with(".gz") {
-        let enc = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
-        let (t, enc) = generate_darknet(cfg, enc)?;
+        let mut enc = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
+        let t = generate(&mut enc)?;
         enc.finish()?.flush()?;
         t
     } else if name.ends_with(".zst") || name.ends_with(".zstd") {
-        let enc = zstd::stream::write::Encoder::new(w, 3)?;
-        let (t, enc) = generate_darknet(cfg, enc)?;
+        let mut enc = zstd::stream::write::Encoder::new(w, 3)?;
+        let t = generate(&mut enc)?;
         enc.finish()?.flush()?;
         t
     } else {
-        let (t, mut w) = generate_darknet(cfg, w)?;
+        let t = generate(&mut w)?;
         w.flush()?;
         t
     };

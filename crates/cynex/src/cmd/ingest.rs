@@ -63,6 +63,20 @@ pub struct FileReport {
     pub fixed_timestamps: u64,
 }
 
+impl FileReport {
+    fn new(path: &Path, status: FileStatus) -> Self {
+        FileReport {
+            path: path.to_path_buf(),
+            status,
+            read: 0,
+            written: 0,
+            quarantined: 0,
+            bytes: 0,
+            fixed_timestamps: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct IngestReport {
     pub files: Vec<FileReport>,
@@ -190,15 +204,7 @@ impl Ctx<'_> {
 
     fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
         let shown_path = path.display().to_string();
-        let mut rep = FileReport {
-            path: path.to_path_buf(),
-            status: FileStatus::Ingested,
-            read: 0,
-            written: 0,
-            quarantined: 0,
-            bytes: 0,
-            fixed_timestamps: 0,
-        };
+        let mut rep = FileReport::new(path, FileStatus::Ingested);
         let id = match input::identity(path) {
             Ok(id) => id,
             Err(e) => {
@@ -325,15 +331,7 @@ impl Ctx<'_> {
         use cynex_ingest::eve::{Decoded, RecordSplitter};
         use cynex_ingest::zeek::ZeekReader;
         let shown_path = path.display().to_string();
-        let mut rep = FileReport {
-            path: path.to_path_buf(),
-            status: FileStatus::Ingested,
-            read: 0,
-            written: 0,
-            quarantined: 0,
-            bytes: 0,
-            fixed_timestamps: 0,
-        };
+        let mut rep = FileReport::new(path, FileStatus::Ingested);
         let (id, opened) = match input::identity(path).and_then(|id| Ok((id, input::open(path)?))) {
             Ok(x) => x,
             Err(e) => {
@@ -526,15 +524,7 @@ pub fn ingest(
         let rep = match this {
             Ok(InputFormat::Pcap) => ctx.file(f)?,
             Ok(fmt) => ctx.log_file(f, organisation, fmt)?,
-            Err(why) => FileReport {
-                path: f.clone(),
-                status: FileStatus::Unreadable(why),
-                read: 0,
-                written: 0,
-                quarantined: 0,
-                bytes: 0,
-                fixed_timestamps: 0,
-            },
+            Err(why) => FileReport::new(f, FileStatus::Unreadable(why)),
         };
         if let FileStatus::Unreadable(r) = &rep.status {
             let msg = format!("error: {}: cannot read: {r}", f.display());
