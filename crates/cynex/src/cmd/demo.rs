@@ -38,6 +38,15 @@ pub fn run(data: &Path, db: Option<&str>, packets: u64, w: &mut dyn Write) -> an
     let opts = ingest::IngestOptions { sensor: "demo-darknet".into(), ..Default::default() };
     let rep = ingest::ingest_pcap(&lake, std::slice::from_ref(&pcap), &opts)?;
     writeln!(w, "{}", rep.summary(lake.root(), &opts.sensor))?;
+    // A member's IDS log for the same day, as `cynex ingest eve` takes it.
+    let eve = demo_dir.join("ids-demo-isp-2026-11-01.json.zst");
+    let eve_cfg =
+        cynex_gen::EveConfig { events: (packets / 20).max(1_000), start_us: cfg.start_us, ..Default::default() };
+    let et = gen::eve(&eve_cfg, &eve, &gen::default_truth_path(&eve))?;
+    writeln!(w, "    + {} IDS events from member demo-isp ({})", thousands(et.events), eve.display())?;
+    let eopts = ingest::IngestOptions { sensor: "demo-ids".into(), ..Default::default() };
+    let erep = ingest::ingest(&lake, std::slice::from_ref(&eve), &eopts, ingest::InputFormat::Eve, Some("demo-isp"))?;
+    writeln!(w, "{}", erep.summary(lake.root(), &eopts.sensor))?;
     lakecmd::stats(&lake, Format::Table, w)?;
     writeln!(w, "\n3/4 analysing: scan events, tools, backscatter, port surges, statistics")?;
     let config = cynex_analysis::AnalysisConfig {
@@ -104,6 +113,11 @@ pub fn run(data: &Path, db: Option<&str>, packets: u64, w: &mut dyn Write) -> an
             "largest scanning campaigns",
             "SELECT time, coalesce(tool, 'unattributed') AS tool, label AS ports, uniques AS sources, packets \
              FROM campaigns ORDER BY uniques DESC, time LIMIT 5",
+        ),
+        (
+            "top IDS alerts reported by members",
+            "SELECT organisation, finding_info_title AS signature, count(*) AS alerts FROM events \
+             WHERE event_type = 'alert' GROUP BY 1, 2 ORDER BY alerts DESC LIMIT 5",
         ),
         (
             "port surges",

@@ -205,3 +205,25 @@ fn broken_pipe_is_not_an_error() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The README's first command, smaller: every step runs and says what it found.
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ok(&cynex(d, &["demo", "--packets", "100000"]));
+    for step in [
+        "1/4 synthesizing",
+        "2/4 ingesting",
+        "IDS events from member demo-isp",
+        "3/4 analysing",
+        "alerts for member demo-isp",
+        "4/4 what the telescope saw",
+        "largest scanning campaigns",
+        "top IDS alerts reported by members",
+        "report.html",
+    ] {
+        assert!(out.contains(step), "missing {step:?} in:\n{out}");
+    }
+    assert!(d.join("demo/report.html").exists());
+}
