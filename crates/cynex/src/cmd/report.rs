@@ -75,7 +75,19 @@ pub struct Surge {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct Campaign {
+    pub start: String,
+    pub end: String,
+    pub tool: String,
+    pub ports: String,
+    pub sources: u64,
+    pub packets: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Scanning campaigns active in the period (largest first).
+    pub campaigns: Vec<Campaign>,
     pub scope: String,
     pub generated: String,
     pub current: Period,
@@ -254,6 +266,21 @@ pub fn build(lake: &Lake, scope: &str, from: i64, to: i64) -> anyhow::Result<Rep
             z: num(m, "score"),
         })
         .collect();
+    let campaigns = q
+        .rows(&format!(
+            "SELECT time, end_time, coalesce(tool, 'unattributed') AS tool, label, uniques, packets FROM campaigns \
+             WHERE {r} ORDER BY uniques DESC, time LIMIT 20"
+        ))?
+        .iter()
+        .map(|m| Campaign {
+            start: text(m, "time"),
+            end: text(m, "end_time"),
+            tool: text(m, "tool"),
+            ports: text(m, "label"),
+            sources: num(m, "uniques") as u64,
+            packets: num(m, "packets") as u64,
+        })
+        .collect();
     let mut ch = Map::new();
     ch.insert("packets".into(), change(current.packets as f64, previous.packets as f64));
     ch.insert("unique_sources".into(), change(current.unique_sources as f64, previous.unique_sources as f64));
@@ -272,6 +299,7 @@ pub fn build(lake: &Lake, scope: &str, from: i64, to: i64) -> anyhow::Result<Rep
         hourly,
         attacks,
         surges,
+        campaigns,
     })
 }
 
@@ -460,8 +488,21 @@ pub fn html(r: &Report) -> String {
             s.z
         );
     }
+    body += "</table></section><section><h2>Scanning campaigns</h2><table><tr><th>start</th><th>end</th><th>tool</th><th>ports</th><th>sources</th><th>packets</th></tr>";
+    for c in &r.campaigns {
+        body += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&short(&c.start)),
+            esc(&short(&c.end)),
+            esc(&c.tool),
+            esc(&c.ports),
+            c.sources,
+            human(c.packets as f64)
+        );
+    }
+    body += "</table><p class=\"note\">Sources with the same tool and the same target ports, active in overlapping time (see the method in each campaign's evidence).</p>";
     body += &format!(
-        "</table></section><footer>Previous period {} — {}: {} packets, {} unique sources. Numbers: the JSON file of \
+        "</section><footer>Previous period {} — {}: {} packets, {} unique sources. Numbers: the JSON file of \
          the same name. cynex {}</footer>",
         esc(&short(&r.previous.from)),
         esc(&short(&r.previous.to)),

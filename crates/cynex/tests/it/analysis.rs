@@ -77,6 +77,9 @@ fn analyze_stats_and_report() {
     assert!(json["change"]["packets"].is_null(), "no previous period to compare with");
     let surge = truth["surge"]["port"].as_u64().unwrap();
     assert!(json["surges"].as_array().unwrap().iter().any(|s| s["port"].as_u64() == Some(surge)), "{}", json["surges"]);
+    let campaigns = json["campaigns"].as_array().unwrap();
+    assert!(campaigns.iter().any(|c| c["ports"] == format!("{surge}/tcp")), "{campaigns:?}");
+    assert!(html.contains("Scanning campaigns"));
 }
 
 /// `kill -9` during `cynex analyze`, at several moments, then a re-run: the findings are exactly
