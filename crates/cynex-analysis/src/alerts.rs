@@ -121,10 +121,10 @@ impl<'a> Rules<'a> {
 
 /// Match `findings` against every member's space and watches and record the incidents.
 pub async fn raise_alerts(store: &Store, findings: &[Finding], opts: &AlertOptions) -> crate::Result<AlertReport> {
-    let orgs = store.orgs().await.map_err(store_err)?;
+    let orgs = store.orgs().await?;
     let by_id = |id: &str| orgs.iter().find(|o| o.id == id);
-    let prefixes = store.prefixes(None).await.map_err(store_err)?;
-    let watches = store.watches(None).await.map_err(store_err)?;
+    let prefixes = store.prefixes(None).await?;
+    let watches = store.watches(None).await?;
     let rules = Rules {
         space: prefixes.iter().filter_map(|p| Some((p.prefix, by_id(&p.org_id)?))).collect(),
         watches: watches.iter().filter_map(|w| Some((w, by_id(&w.org_id)?))).collect(),
@@ -137,23 +137,23 @@ pub async fn raise_alerts(store: &Store, findings: &[Finding], opts: &AlertOptio
     let mut ordered: Vec<&Finding> = findings.iter().collect();
     ordered.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     for chunk in ordered.chunks(opts.chunk.max(1)) {
-        let mut tx = store.begin_alerts().await.map_err(store_err)?;
+        let mut tx = store.begin_alerts().await?;
         for f in chunk {
             rep.findings += 1;
             for m in rules.matches(f) {
-                if tx.is_linked(&m.org.id, &m.rule, &f.id).await.map_err(store_err)? {
+                if tx.is_linked(&m.org.id, &m.rule, &f.id).await? {
                     continue;
                 }
                 rep.matched += 1;
                 let since = f.time.saturating_sub(opts.incident_gap_us);
                 let now = cynex_model::time::now_us();
-                let alert = match tx.open_incident(&m.org.id, m.kind, &m.subject, since).await.map_err(store_err)? {
+                let alert = match tx.open_incident(&m.org.id, m.kind, &m.subject, since).await? {
                     Some(mut a) => {
                         merge(&mut a, f);
                         a.summary = summary(&a, m.watch);
                         a.updated = now;
                         rep.updated += 1;
-                        tx.save_alert(&a).await.map_err(store_err)?;
+                        tx.save_alert(&a).await?;
                         a
                     }
                     None => {
@@ -179,24 +179,20 @@ pub async fn raise_alerts(store: &Store, findings: &[Finding], opts: &AlertOptio
                         merge(&mut a, f);
                         a.summary = summary(&a, m.watch);
                         rep.created += 1;
-                        tx.save_alert(&a).await.map_err(store_err)?;
+                        tx.save_alert(&a).await?;
                         if let Some(url) = &m.org.webhook_url {
-                            tx.queue_delivery(&a, EVENT_ALERT_CREATED, url).await.map_err(store_err)?;
+                            tx.queue_delivery(&a, EVENT_ALERT_CREATED, url).await?;
                             rep.deliveries_queued += 1;
                         }
                         a
                     }
                 };
-                tx.link(&m.org.id, &m.rule, &f.id, &alert.id).await.map_err(store_err)?;
+                tx.link(&m.org.id, &m.rule, &f.id, &alert.id).await?;
             }
         }
-        tx.commit().await.map_err(store_err)?;
+        tx.commit().await?;
     }
     Ok(rep)
-}
-
-fn store_err(e: cynex_store::Error) -> crate::Error {
-    crate::Error::Invalid(e.to_string())
 }
 
 /// Add `v` to the JSON string list at `ev[key]`, kept sorted, unique and capped.

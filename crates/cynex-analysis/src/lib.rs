@@ -28,6 +28,8 @@ pub use run::{analyze, load_findings, AnalyzeOptions, AnalyzeReport, Mode};
 pub enum Error {
     #[error(transparent)]
     Lake(#[from] cynex_lake::Error),
+    #[error(transparent)]
+    Store(#[from] cynex_store::Error),
     #[error("{0}")]
     Invalid(String),
     #[error("{context}: {source}")]

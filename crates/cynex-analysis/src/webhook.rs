@@ -205,12 +205,11 @@ pub async fn deliver_due(store: &Store, key: &WebhookKey, opts: &DeliverOptions)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?;
-    let se = |e: cynex_store::Error| Error::Invalid(e.to_string());
     let mut rep = DeliverReport::default();
-    for d in store.due_deliveries(now_us(), opts.batch).await.map_err(se)? {
+    for d in store.due_deliveries(now_us(), opts.batch).await? {
         rep.attempted += 1;
-        let org = store.org(&d.org_id).await.map_err(se)?;
-        let alert = store.alert(&d.alert_id, Some(&d.org_id)).await.map_err(se)?;
+        let org = store.org(&d.org_id).await?;
+        let alert = store.alert(&d.alert_id, Some(&d.org_id)).await?;
         let body = serde_json::to_vec(&payload(&d, &org, &alert)).expect("JSON values serialise");
         let t = now_us() / 1_000_000;
         let sig = sign(&key.secret_for(&org), t, &body);
@@ -236,7 +235,7 @@ pub async fn deliver_due(store: &Store, key: &WebhookKey, opts: &DeliverOptions)
         if let DeliveryOutcome::Failed { error, .. } = &outcome {
             tracing::warn!(delivery = %d.id, url = %d.url, attempt = d.attempts + 1, "webhook failed: {error}");
         }
-        store.record_attempt(&d.id, &outcome).await.map_err(se)?;
+        store.record_attempt(&d.id, &outcome).await?;
     }
     Ok(rep)
 }

@@ -202,25 +202,20 @@ impl Ctx<'_> {
         *shown += 1;
     }
 
-    fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
+    /// Open `path` and find where to resume it from its committed progress. `Err(report)` when
+    /// there is nothing to read: unreadable, or complete and not grown since.
+    fn start(&self, path: &Path, format: &str) -> anyhow::Result<Result<Started, FileReport>> {
         let shown_path = path.display().to_string();
         let mut rep = FileReport::new(path, FileStatus::Ingested);
-        let id = match input::identity(path) {
-            Ok(id) => id,
+        let (id, opened) = match input::identity(path).and_then(|id| Ok((id, input::open(path)?))) {
+            Ok(x) => x,
             Err(e) => {
                 rep.status = FileStatus::Unreadable(e.to_string());
-                return Ok(rep);
+                return Ok(Err(rep));
             }
         };
         let sensor = self.opts.sensor.clone();
         let prior = self.lake.source_progress(&sensor, &id)?;
-        let opened = match input::open(path) {
-            Ok(o) => o,
-            Err(e) => {
-                rep.status = FileStatus::Unreadable(e.to_string());
-                return Ok(rep);
-            }
-        };
         if let Some(p) = &prior {
             // A complete plain file that has not grown, or any complete compressed file, is done.
             if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
@@ -228,14 +223,17 @@ impl Ctx<'_> {
                     Some(e) => FileStatus::Unreadable(format!("{e} (recorded by an earlier run)")),
                     None => FileStatus::AlreadyIngested,
                 };
-                return Ok(rep);
+                return Ok(Err(rep));
             }
         }
         let resume_from = prior.as_ref().map_or(0, |p| p.offset);
-        let base = prior.clone().unwrap_or(SourceProgress {
-            id: id.clone(),
-            sensor: sensor.clone(),
-            format: "pcap".into(),
+        if resume_from > 0 {
+            rep.status = FileStatus::Resumed;
+        }
+        let base = prior.unwrap_or(SourceProgress {
+            id,
+            sensor,
+            format: format.into(),
             path: shown_path.clone(),
             offset: 0,
             complete: false,
@@ -244,6 +242,14 @@ impl Ctx<'_> {
             quarantined: 0,
             error: None,
         });
+        Ok(Ok(Started { shown_path, opened, base, resume_from, rep }))
+    }
+
+    fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
+        let Started { shown_path, opened, base, resume_from, mut rep } = match self.start(path, "pcap")? {
+            Ok(s) => s,
+            Err(done) => return Ok(done),
+        };
         let reader = match CaptureReader::new(opened.reader, &shown_path) {
             Ok(r) => r,
             Err(e) => {
@@ -272,9 +278,6 @@ impl Ctx<'_> {
                 return Ok(rep);
             }
         };
-        if resume_from > 0 {
-            rep.status = FileStatus::Resumed;
-        }
         let batch_rows = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
         let mut src = PcapSource::new(reader, &shown_path, batch_rows, resume_from);
         let mut since_commit = 0u64;
@@ -330,71 +333,41 @@ impl Ctx<'_> {
     fn log_file(&mut self, path: &Path, organisation: Option<&str>, format: InputFormat) -> anyhow::Result<FileReport> {
         use cynex_ingest::eve::{Decoded, RecordSplitter};
         use cynex_ingest::zeek::ZeekReader;
-        let shown_path = path.display().to_string();
-        let mut rep = FileReport::new(path, FileStatus::Ingested);
-        let (id, opened) = match input::identity(path).and_then(|id| Ok((id, input::open(path)?))) {
-            Ok(x) => x,
-            Err(e) => {
-                rep.status = FileStatus::Unreadable(e.to_string());
-                return Ok(rep);
-            }
+        let Started { shown_path, opened, base, resume_from, mut rep } = match self.start(path, format.name())? {
+            Ok(s) => s,
+            Err(done) => return Ok(done),
         };
-        let sensor = self.opts.sensor.clone();
-        let prior = self.lake.source_progress(&sensor, &id)?;
-        if let Some(p) = &prior {
-            if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
-                rep.status = FileStatus::AlreadyIngested;
-                return Ok(rep);
-            }
-        }
-        let resume_from = prior.as_ref().map_or(0, |p| p.offset);
-        if resume_from > 0 {
-            rep.status = FileStatus::Resumed;
-        }
-        let base = prior.clone().unwrap_or(SourceProgress {
-            id,
-            sensor,
-            format: match format {
-                InputFormat::Zeek => "zeek",
-                InputFormat::Cowrie => "cowrie",
-                _ => "eve",
-            }
-            .into(),
-            path: shown_path.clone(),
-            offset: 0,
-            complete: false,
-            read: 0,
-            written: 0,
-            quarantined: 0,
-            error: None,
-        });
         let buffered = std::io::BufReader::with_capacity(1 << 20, opened.reader);
         enum Decoder<R> {
-            Eve(RecordSplitter<R>),
-            Cowrie(RecordSplitter<R>),
+            /// One JSON object per record, normalised by the format's own function.
+            Json(RecordSplitter<R>, fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String>),
             Zeek(Box<ZeekReader<R>>),
         }
         let mut dec = match format {
             InputFormat::Zeek => Decoder::Zeek(Box::new(ZeekReader::new(buffered, &shown_path, organisation))),
-            InputFormat::Cowrie => Decoder::Cowrie(RecordSplitter::new(buffered, 0, 0)),
-            _ => Decoder::Eve(RecordSplitter::new(buffered, 0, 0)),
+            InputFormat::Cowrie => Decoder::Json(RecordSplitter::new(buffered, 0, 0), cynex_ingest::cowrie::normalize),
+            _ => Decoder::Json(RecordSplitter::new(buffered, 0, 0), cynex_ingest::eve::normalize),
         };
         let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
         let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, 0u64);
         loop {
             let mut d = Decoded::default();
             let more = match &mut dec {
-                Decoder::Eve(split) => {
-                    cynex_ingest::eve::decode_some(split, &shown_path, organisation, resume_from, batch, &mut d)
-                }
-                Decoder::Cowrie(split) => {
-                    cynex_ingest::cowrie::decode_some(split, &shown_path, organisation, resume_from, batch, &mut d)
-                }
+                Decoder::Json(split, normalize) => cynex_ingest::records::decode_json_records(
+                    split,
+                    format.name(),
+                    *normalize,
+                    &shown_path,
+                    organisation,
+                    resume_from,
+                    batch,
+                    &mut d,
+                ),
                 Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
             }
             .with_context(|| format!("reading {shown_path}"))?;
             let offset = match &dec {
-                Decoder::Eve(split) | Decoder::Cowrie(split) => split.offset(),
+                Decoder::Json(split, _) => split.offset(),
                 Decoder::Zeek(z) => z.offset(),
             };
             rep.read += (d.events.len() + d.quarantine.len()) as u64;
@@ -444,6 +417,16 @@ impl Ctx<'_> {
     }
 }
 
+/// An input opened and positioned by [`Ctx::start`].
+struct Started {
+    shown_path: String,
+    opened: input::Opened,
+    /// Its committed progress (or a fresh one), to which this run's counts are added.
+    base: SourceProgress,
+    resume_from: u64,
+    rep: FileReport,
+}
+
 /// Which decoder a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
@@ -453,6 +436,19 @@ pub enum InputFormat {
     Cowrie,
     /// Told per file from its first bytes.
     Auto,
+}
+
+impl InputFormat {
+    /// The name recorded in progress and quarantine.
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Pcap => "pcap",
+            InputFormat::Eve => "eve",
+            InputFormat::Zeek => "zeek",
+            InputFormat::Cowrie => "cowrie",
+            InputFormat::Auto => "auto",
+        }
+    }
 }
 
 /// The format of one file, from its first (decompressed) bytes.
