@@ -224,6 +224,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
                 written: findings.len() as u64,
                 quarantined: 0,
                 error: None,
+                ..Default::default()
             }]
         }
         Mode::Batch { .. } => Vec::new(),

@@ -6,13 +6,17 @@
 //! populations, never with the number of packets or lines). They must not depend on the lake or
 //! on analysis: ground truth is what the generator *did*, not what a detector would conclude.
 
+pub mod cowrie;
 pub mod darknet;
 pub mod eve;
 pub mod frame;
 pub mod rng;
+pub mod zeek;
 
+pub use cowrie::{generate_cowrie, CowrieConfig, CowrieTruth};
 pub use darknet::{generate_darknet, DarknetConfig, GroundTruth};
 pub use eve::{generate_eve, EveConfig, EveTruth};
+pub use zeek::{generate_zeek, ZeekConfig, ZeekLog, ZeekTruth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

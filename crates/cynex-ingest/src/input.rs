@@ -105,11 +105,18 @@ pub const IDENTITY_PREFIX: usize = 64 * 1024;
 /// Identity of an input: BLAKE3 of its first [`IDENTITY_PREFIX`] decompressed bytes, hex.
 /// Two files with the same prefix are the same input, whatever their names.
 pub fn identity(path: &Path) -> Result<String> {
+    Ok(identity_of_prefix(path, IDENTITY_PREFIX)?.0)
+}
+
+/// BLAKE3 (hex) of the first `len` decompressed bytes of an input, and how many there were
+/// (fewer when the input is shorter). A file shorter than [`IDENTITY_PREFIX`] that grows can be
+/// recognised by hashing its first `n` bytes again.
+pub fn identity_of_prefix(path: &Path, len: usize) -> Result<(String, usize)> {
     let mut o = open(path)?;
-    let mut buf = vec![0u8; IDENTITY_PREFIX];
+    let mut buf = vec![0u8; len];
     let n =
         read_up_to(&mut o.reader, &mut buf).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
-    Ok(blake3::hash(&buf[..n]).to_hex().to_string())
+    Ok((blake3::hash(&buf[..n]).to_hex().to_string(), n))
 }
 
 #[cfg(test)]

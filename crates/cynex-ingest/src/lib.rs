@@ -5,6 +5,7 @@
 //! This crate reads and decodes. It must not write the lake (that is `cynex-lake`) nor draw
 //! conclusions across records (that is analysis): fingerprint bits here are per-packet facts.
 
+pub mod bus;
 pub mod cowrie;
 pub mod eve;
 pub mod input;

@@ -35,6 +35,8 @@ pub struct RecordSplitter<R> {
     r: R,
     line: u64,
     offset: u64,
+    /// Leave an unterminated last record unread (a writer may be in the middle of it).
+    hold_partial: bool,
 }
 
 /// What [`RecordSplitter::next_record`] found.
@@ -48,7 +50,15 @@ pub enum Split {
 impl<R: BufRead> RecordSplitter<R> {
     /// Start at `offset`/`line` (for resuming, both from committed progress).
     pub fn new(r: R, offset: u64, line: u64) -> Self {
-        RecordSplitter { r, line, offset }
+        RecordSplitter { r, line, offset, hold_partial: false }
+    }
+
+    /// For a file that is still being written: a last line without its newline (or a
+    /// pretty-printed object not yet closed) is not returned, and the offset stays before it,
+    /// so the next read from that offset gets the whole record.
+    pub fn hold_partial(mut self, hold: bool) -> Self {
+        self.hold_partial = hold;
+        self
     }
 
     pub fn offset(&self) -> u64 {
@@ -59,6 +69,10 @@ impl<R: BufRead> RecordSplitter<R> {
         self.line
     }
 
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.r
+    }
+
     /// Read one line (without its newline) into `buf`, keeping at most `MAX_RECORD` bytes;
     /// returns the full length consumed, or `None` at the end.
     fn read_line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
@@ -66,7 +80,7 @@ impl<R: BufRead> RecordSplitter<R> {
         loop {
             let avail = self.r.fill_buf()?;
             if avail.is_empty() {
-                return Ok((consumed > 0).then_some(consumed));
+                return Ok((consumed > 0 && !self.hold_partial).then_some(consumed));
             }
             let (chunk, done) = match memchr(avail) {
                 Some(i) => (&avail[..=i], true),
@@ -107,6 +121,12 @@ impl<R: BufRead> RecordSplitter<R> {
                     }
                     let mut more = Vec::new();
                     match self.read_line(&mut more)? {
+                        None if self.hold_partial => {
+                            // Not finished yet: leave it for the next read.
+                            self.offset = start;
+                            self.line = line_no - 1;
+                            return Ok(None);
+                        }
                         None => break,
                         Some(m) => {
                             self.offset += m;

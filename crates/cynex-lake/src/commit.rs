@@ -28,7 +28,7 @@ pub struct FileEntry {
 }
 
 /// How far one input has been read and committed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SourceProgress {
     /// Identity of the input's content (see `cynex_ingest::input::identity`).
     pub id: String,
@@ -46,6 +46,13 @@ pub struct SourceProgress {
     /// Why the input could not be read at all, when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Lines before `offset`, for line-oriented inputs (so a reader can seek there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// How many leading bytes the identity hashes, when the input was shorter than the usual
+    /// prefix the first time it was seen (so it is recognised again after it grows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

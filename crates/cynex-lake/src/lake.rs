@@ -123,6 +123,13 @@ impl Lake {
         Ok(self.snap().source(sensor, id).cloned())
     }
 
+    /// The recorded progress entries that `keep` selects (brought up to date first).
+    pub fn sources_where(&self, keep: impl Fn(&SourceProgress) -> bool) -> Result<Vec<SourceProgress>> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        Ok(self.snap().sources.values().filter(|p| keep(p)).cloned().collect())
+    }
+
     fn refresh_locked(&self) -> Result<()> {
         let after = self.snap().seq;
         let commits = read_commits_after(&self.root, after)?;
@@ -199,13 +206,16 @@ impl Lake {
     }
 
     /// Commit: record `add`, `remove` and `sources` as one commit, then move the added files into
-    /// place and delete the removed ones. Every removed file must still be live.
+    /// place and delete the removed ones. Every removed file must still be live; with
+    /// `new_sources`, no input in `sources` may have progress recorded already (so two writers
+    /// racing to commit the same input cannot both succeed).
     pub(crate) fn commit(
         &self,
         op: &str,
         add: Vec<FileEntry>,
         remove: Vec<String>,
         sources: Vec<SourceProgress>,
+        new_sources: bool,
     ) -> Result<u64> {
         let _g = self.lock_exclusive()?;
         self.refresh_locked()?;
@@ -213,6 +223,14 @@ impl Lake {
             let s = self.snap();
             if let Some(gone) = remove.iter().find(|p| !s.files.contains_key(*p)) {
                 return Err(Error::Conflict(format!("{gone} was already removed by another commit")));
+            }
+            if new_sources {
+                if let Some(seen) = sources.iter().find(|p| s.source(&p.sensor, &p.id).is_some()) {
+                    return Err(Error::Conflict(format!(
+                        "input {} of sensor {} was already committed by another writer",
+                        seen.id, seen.sensor
+                    )));
+                }
             }
         }
         let seq = self.snap().seq + 1;

@@ -112,7 +112,7 @@ impl Lake {
                 report.files_before += removed.len() as u64;
                 report.files_after += added.len() as u64;
                 report.rows += rows;
-                self.commit("compact", added, removed, Vec::new())?;
+                self.commit("compact", added, removed, Vec::new(), false)?;
             }
         }
         Ok(report)
@@ -129,7 +129,7 @@ impl Lake {
             bytes: old.iter().map(|f| f.bytes).sum(),
         };
         if !old.is_empty() {
-            self.commit("prune", Vec::new(), old.iter().map(|f| f.path.clone()).collect(), Vec::new())?;
+            self.commit("prune", Vec::new(), old.iter().map(|f| f.path.clone()).collect(), Vec::new(), false)?;
         }
         Ok(report)
     }

@@ -389,7 +389,14 @@ impl Transaction {
 
     /// Make everything written so far visible, atomically with the given input progress.
     pub fn commit(&mut self, op: &str, sources: Vec<SourceProgress>) -> Result<CommitInfo> {
-        self.commit_replacing(op, Vec::new(), sources)
+        self.commit_files(op, Vec::new(), sources, false)
+    }
+
+    /// Like [`Transaction::commit`], but fails with [`Error::Conflict`] (committing nothing) when
+    /// any of `sources` already has progress in the lake: for inputs that are each written once
+    /// (bus messages) by writers that may race. The transaction is spent either way.
+    pub fn commit_new(&mut self, op: &str, sources: Vec<SourceProgress>) -> Result<CommitInfo> {
+        self.commit_files(op, Vec::new(), sources, true)
     }
 
     /// Like [`Transaction::commit`], and in the same commit remove the live files `remove` (paths
@@ -399,6 +406,16 @@ impl Transaction {
         op: &str,
         remove: Vec<String>,
         sources: Vec<SourceProgress>,
+    ) -> Result<CommitInfo> {
+        self.commit_files(op, remove, sources, false)
+    }
+
+    fn commit_files(
+        &mut self,
+        op: &str,
+        remove: Vec<String>,
+        sources: Vec<SourceProgress>,
+        new_sources: bool,
     ) -> Result<CommitInfo> {
         let files = self.flush_files()?;
         if files.is_empty() && sources.is_empty() && remove.is_empty() {
@@ -410,7 +427,7 @@ impl Transaction {
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
         };
-        let seq = self.lake.commit(op, files, remove, sources)?;
+        let seq = self.lake.commit(op, files, remove, sources, new_sources)?;
         Ok(CommitInfo { seq, ..info })
     }
 }

@@ -29,6 +29,7 @@ fn progress(offset: u64, complete: bool) -> SourceProgress {
         written: 0,
         quarantined: 0,
         error: None,
+        ..Default::default()
     }
 }
 
@@ -225,4 +226,34 @@ fn bad_sensor_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     assert!(lake.begin("../x", WriterOptions::default()).is_err());
+}
+
+#[test]
+fn commit_new_lets_only_one_racing_writer_commit_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let other = Lake::open(dir.path()).unwrap();
+    let (bytes, n) = capture(2_000, 1);
+    let batch = |lake: &Lake| {
+        let mut tx = lake.begin("s1", WriterOptions::default()).unwrap();
+        let reader = CaptureReader::new(&bytes[..], "mem").unwrap();
+        let mut src = PcapSource::new(reader, "mem", 100_000, 0);
+        while let Some(ev) = src.next_batch().unwrap() {
+            if let Some(b) = ev.packets {
+                tx.write(Table::Packets, b).unwrap();
+            }
+        }
+        tx
+    };
+    // Both write the same input; the second to commit is refused and leaves nothing behind.
+    let (mut a, mut b) = (batch(&lake), batch(&other));
+    a.commit_new("bus", vec![progress(7, true)]).unwrap();
+    let err = b.commit_new("bus", vec![progress(7, true)]).unwrap_err();
+    assert!(matches!(err, cynex_lake::Error::Conflict(_)), "{err}");
+    drop(b);
+    assert_eq!(count(&Lake::open(dir.path()).unwrap(), "SELECT count(*) FROM packets"), n as i64);
+    // A plain commit of known progress is still allowed (resuming a file updates it).
+    let mut c = batch(&lake);
+    c.commit("ingest", vec![progress(9, true)]).unwrap();
+    assert_eq!(lake.source_progress("s1", "test").unwrap().unwrap().offset, 9);
 }

@@ -54,6 +54,8 @@ pub enum Cmd {
     /// Read sensor data into the lake.
     #[command(subcommand)]
     Ingest(IngestCmd),
+    /// At a member site: ship sensor logs to the nexus's NATS JetStream sensor bus.
+    Sensor(SensorArgs),
     /// Run SQL over the lake (tables: packets, quarantine; partitions: sensor, date, hour).
     Query {
         /// The SQL statement, e.g. "SELECT dst_port, count(*) FROM packets GROUP BY 1 ORDER BY 2 DESC LIMIT 10".
@@ -127,6 +129,64 @@ pub enum IngestCmd {
     /// Any mix of captures and EVE, Zeek and Cowrie logs: each file's format is told from its
     /// first bytes (captures go to `packets`, logs to `events`).
     Auto(EveArgs),
+    /// Consume the NATS JetStream sensor bus (what `cynex sensor --publish` sends) into `events`;
+    /// run several to share the work.
+    Bus(BusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BusLocation {
+    /// JetStream stream name.
+    #[arg(long, default_value = cynex_ingest::bus::DEFAULT_STREAM)]
+    pub stream: String,
+    /// Subject root: sensors publish to <root>.<organisation>.<sensor>.
+    #[arg(long, default_value = cynex_ingest::bus::DEFAULT_SUBJECT_ROOT)]
+    pub subject_root: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BusArgs {
+    /// NATS server URL, e.g. nats://127.0.0.1:4222.
+    #[arg(long)]
+    pub from: String,
+    #[command(flatten)]
+    pub location: BusLocation,
+    /// Durable consumer name (consumers with the same name share the messages).
+    #[arg(long, default_value = cynex_ingest::bus::DEFAULT_DURABLE)]
+    pub durable: String,
+    /// Messages fetched and committed together.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    /// Exit after this many seconds without a message (default: run until interrupted).
+    #[arg(long)]
+    pub idle_exit: Option<u64>,
+    /// Seconds JetStream waits for an acknowledgement before redelivering a message.
+    #[arg(long, default_value_t = 60)]
+    pub ack_wait: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct SensorArgs {
+    /// NATS server URL to publish to, e.g. nats://nexus.example:4222.
+    #[arg(long)]
+    pub publish: String,
+    /// Log files or directories (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// This sensor's name (the lake's `sensor` partition).
+    #[arg(long)]
+    pub sensor: String,
+    /// Member organisation the sensor belongs to (part of the subject).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Log format: eve, zeek, cowrie or auto (told per file).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    #[command(flatten)]
+    pub location: BusLocation,
+    /// Chunk size aimed at (KiB); a chunk always holds whole records.
+    #[arg(long, default_value_t = 256)]
+    pub chunk_kib: usize,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +200,15 @@ pub struct EveArgs {
     /// Member organisation the logs come from (the `organisation` column).
     #[arg(long)]
     pub org: Option<String>,
+    /// Keep reading what is appended (surviving rotation), like `tail -F`.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: how often to look for new records (milliseconds).
+    #[arg(long, default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// With --follow: exit after this many seconds without new records.
+    #[arg(long)]
+    pub idle_exit: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -352,6 +421,41 @@ pub enum GenCmd {
     Darknet(GenDarknetArgs),
     /// Suricata EVE JSON lines of a member's IDS (.gz/.zst by suffix) and their counts as JSON.
     Eve(GenEveArgs),
+    /// A Zeek TSV log (conn or dns) of a member's network monitor, and its counts as JSON.
+    Zeek(GenZeekArgs),
+    /// Cowrie honeypot JSON lines (interleaved SSH/Telnet sessions), and their counts as JSON.
+    Cowrie(GenCowrieArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenZeekArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which log: conn or dns.
+    #[arg(long, default_value = "conn")]
+    pub log: String,
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: u64,
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub duration: u64,
+    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
+    pub start: i64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct GenCowrieArgs {
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    pub sessions: u64,
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub duration: u64,
+    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
+    pub start: i64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -552,6 +656,14 @@ async fn alerts_cmd(cli: &Cli, c: &AlertsCmd, out: &mut dyn Write) -> anyhow::Re
     Ok(())
 }
 
+fn bus_config(url: &str, loc: &BusLocation) -> cynex_ingest::bus::BusConfig {
+    cynex_ingest::bus::BusConfig {
+        url: url.to_string(),
+        stream: loc.stream.clone(),
+        subject_root: loc.subject_root.clone(),
+    }
+}
+
 fn lake_of(cli: &Cli) -> anyhow::Result<Lake> {
     let root = cli.data.join("lake");
     Lake::open(&root).with_context(|| format!("opening the lake at {}", root.display()))
@@ -597,9 +709,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_warnings: if cli.quiet { 0 } else { 10 },
                 ..Default::default()
             };
-            let rep = cmd::ingest::ingest(&lake, &a.paths, &opts, format, a.org.as_deref())?;
+            let rep = if a.follow {
+                let f = cmd::ingest::FollowOptions {
+                    poll: std::time::Duration::from_millis(a.poll_ms.max(10)),
+                    idle_exit: a.idle_exit.map(std::time::Duration::from_secs),
+                };
+                cmd::ingest::follow(&lake, &a.paths, &opts, format, a.org.as_deref(), &f, &mut out)?
+            } else {
+                cmd::ingest::ingest(&lake, &a.paths, &opts, format, a.org.as_deref())?
+            };
             writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
             if rep.unreadable() > 0 {
+                return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
+            }
+        }
+        Cmd::Ingest(IngestCmd::Bus(a)) => {
+            let lake = lake_of(&cli)?;
+            let opts = cmd::bus::ConsumeOptions {
+                bus: bus_config(&a.from, &a.location),
+                durable: a.durable.clone(),
+                batch: a.batch.max(1),
+                idle_exit: a.idle_exit.map(std::time::Duration::from_secs),
+                ack_wait: std::time::Duration::from_secs(a.ack_wait.max(1)),
+                writer: WriterOptions::default(),
+            };
+            let rep = cmd::bus::consume(&lake, &opts)?;
+            writeln!(out, "{}", rep.summary(lake.root()))?;
+        }
+        Cmd::Sensor(a) => {
+            let format = match a.format.as_str() {
+                "eve" => cmd::ingest::InputFormat::Eve,
+                "zeek" => cmd::ingest::InputFormat::Zeek,
+                "cowrie" => cmd::ingest::InputFormat::Cowrie,
+                "auto" => cmd::ingest::InputFormat::Auto,
+                other => anyhow::bail!("unknown log format {other:?} (eve, zeek, cowrie or auto)"),
+            };
+            let opts = cmd::bus::PublishOptions {
+                bus: bus_config(&a.publish, &a.location),
+                sensor: a.sensor.clone(),
+                organisation: a.org.clone(),
+                format,
+                state_dir: cli.data.join("sensor"),
+                chunk_bytes: a.chunk_kib.max(1) << 10,
+            };
+            let rep = cmd::bus::publish(&a.paths, &opts)?;
+            writeln!(out, "{}", rep.summary(&opts))?;
+            if !rep.errors.is_empty() {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
             }
         }
@@ -654,6 +809,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out,
                 "wrote {} EVE events ({}) to {} in {:.1} s; counts: {}",
                 crate::output::thousands(t.events),
+                crate::output::bytes(t.bytes),
+                a.out.display(),
+                start.elapsed().as_secs_f64(),
+                truth.display()
+            )?;
+        }
+        Cmd::Gen(GenCmd::Zeek(a)) => {
+            let log = match a.log.as_str() {
+                "conn" => cynex_gen::ZeekLog::Conn,
+                "dns" => cynex_gen::ZeekLog::Dns,
+                other => anyhow::bail!("unknown Zeek log {other:?} (conn or dns)"),
+            };
+            let cfg =
+                cynex_gen::ZeekConfig { seed: a.seed, log, rows: a.rows, start_us: a.start, duration_s: a.duration };
+            let truth = cmd::gen::default_truth_path(&a.out);
+            let start = std::time::Instant::now();
+            let t = cmd::gen::generated(&a.out, &truth, |w| Ok(cynex_gen::generate_zeek(&cfg, w)?.0))?;
+            writeln!(
+                out,
+                "wrote {} Zeek {} rows ({}) to {} in {:.1} s; counts: {}",
+                crate::output::thousands(t.rows),
+                t.log,
+                crate::output::bytes(t.bytes),
+                a.out.display(),
+                start.elapsed().as_secs_f64(),
+                truth.display()
+            )?;
+        }
+        Cmd::Gen(GenCmd::Cowrie(a)) => {
+            let cfg = cynex_gen::CowrieConfig {
+                seed: a.seed,
+                sessions: a.sessions,
+                start_us: a.start,
+                duration_s: a.duration,
+                ..Default::default()
+            };
+            let truth = cmd::gen::default_truth_path(&a.out);
+            let start = std::time::Instant::now();
+            let t = cmd::gen::generated(&a.out, &truth, |w| Ok(cynex_gen::generate_cowrie(&cfg, w)?.0))?;
+            writeln!(
+                out,
+                "wrote {} Cowrie events of {} sessions ({}) to {} in {:.1} s; counts: {}",
+                crate::output::thousands(t.events),
+                crate::output::thousands(t.sessions),
                 crate::output::bytes(t.bytes),
                 a.out.display(),
                 start.elapsed().as_secs_f64(),

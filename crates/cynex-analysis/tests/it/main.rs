@@ -41,6 +41,7 @@ pub(crate) fn ingest(lake: &Lake, sensor: &str, id: &str, bytes: &[u8]) -> u64 {
         written: n,
         quarantined: 0,
         error: None,
+        ..Default::default()
     };
     tx.commit("ingest", vec![p]).unwrap();
     n

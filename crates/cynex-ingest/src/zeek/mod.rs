@@ -295,6 +295,17 @@ impl<R: BufRead> ZeekReader<R> {
         self.split.offset()
     }
 
+    /// See [`RecordSplitter::hold_partial`].
+    pub fn hold_partial(mut self, hold: bool) -> Self {
+        self.split = self.split.hold_partial(hold);
+        self
+    }
+
+    /// Lines read so far.
+    pub fn line(&self) -> u64 {
+        self.split.line()
+    }
+
     fn quarantine(&self, out: &mut Decoded, line: u64, offset: u64, reason: String, raw: &[u8], len: Option<u64>) {
         let mut q = QuarantineRecord::new("zeek", &self.source, offset, reason, raw);
         q.line = Some(line);

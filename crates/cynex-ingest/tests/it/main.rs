@@ -1,6 +1,7 @@
 //! Integration tests of the capture readers and decoder: real captures from ../shared/corpus,
 //! tcpdump's decodes as the oracle, and generated captures with every container variant.
 
+mod bus;
 mod corpus;
 mod cowrie;
 mod eve;

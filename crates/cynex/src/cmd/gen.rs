@@ -1,4 +1,4 @@
-//! `cynex gen darknet|eve`: write a synthetic capture or IDS log (optionally gzip/zstd by file
+//! `cynex gen darknet|eve|zeek|cowrie`: write a synthetic capture or IDS log (optionally gzip/zstd by file
 //! suffix) and its ground truth.
 
 use std::fs::File;
@@ -16,15 +16,15 @@ pub fn default_truth_path(out: &Path) -> PathBuf {
 }
 
 pub fn darknet(cfg: &DarknetConfig, out: &Path, truth: &Path) -> anyhow::Result<GroundTruth> {
-    write_generated(out, truth, |w| Ok(generate_darknet(cfg, w)?.0))
+    generated(out, truth, |w| Ok(generate_darknet(cfg, w)?.0))
 }
 
 pub fn eve(cfg: &cynex_gen::EveConfig, out: &Path, truth: &Path) -> anyhow::Result<cynex_gen::EveTruth> {
-    write_generated(out, truth, |w| Ok(cynex_gen::generate_eve(cfg, w)?.0))
+    generated(out, truth, |w| Ok(cynex_gen::generate_eve(cfg, w)?.0))
 }
 
 /// Run a generator into `out` (gzip or zstd by suffix) and write its ground truth to `truth`.
-fn write_generated<T: serde::Serialize>(
+pub fn generated<T: serde::Serialize>(
     out: &Path,
     truth: &Path,
     generate: impl FnOnce(&mut dyn Write) -> anyhow::Result<T>,

@@ -27,6 +27,8 @@ pub struct IngestOptions {
     pub progress: bool,
     /// How many bad records to describe per file on stderr (all are in quarantine).
     pub max_warnings: usize,
+    /// The inputs are still being written: leave an unfinished last record for the next pass.
+    pub follow: bool,
 }
 
 impl Default for IngestOptions {
@@ -38,6 +40,7 @@ impl Default for IngestOptions {
             commit_every: 8_000_000,
             progress: true,
             max_warnings: 10,
+            follow: false,
         }
     }
 }
@@ -162,7 +165,7 @@ impl IngestReport {
     }
 }
 
-fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
+pub(crate) fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     let mut q = QuarantineColumns::default();
@@ -170,6 +173,21 @@ fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arr
         q.append(now, r);
     }
     Ok(q.finish()?)
+}
+
+/// Write decoded log events and their quarantined records.
+pub(crate) fn write_decoded(tx: &mut Transaction, d: &cynex_ingest::records::Decoded) -> anyhow::Result<()> {
+    if !d.events.is_empty() {
+        let mut cols = cynex_model::event::EventColumns::default();
+        for e in &d.events {
+            cols.append(e);
+        }
+        tx.write(Table::Events, cols.finish()?)?;
+    }
+    if !d.quarantine.is_empty() {
+        tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?)?;
+    }
+    Ok(())
 }
 
 struct Ctx<'a> {
@@ -207,15 +225,20 @@ impl Ctx<'_> {
     fn start(&self, path: &Path, format: &str) -> anyhow::Result<Result<Started, FileReport>> {
         let shown_path = path.display().to_string();
         let mut rep = FileReport::new(path, FileStatus::Ingested);
-        let (id, opened) = match input::identity(path).and_then(|id| Ok((id, input::open(path)?))) {
-            Ok(x) => x,
+        let sensor = self.opts.sensor.clone();
+        let ((id, prefix_len, prior), opened) = match self.identify(path, &sensor)? {
+            Ok(x) => match input::open(path) {
+                Ok(o) => (x, o),
+                Err(e) => {
+                    rep.status = FileStatus::Unreadable(e.to_string());
+                    return Ok(Err(rep));
+                }
+            },
             Err(e) => {
                 rep.status = FileStatus::Unreadable(e.to_string());
                 return Ok(Err(rep));
             }
         };
-        let sensor = self.opts.sensor.clone();
-        let prior = self.lake.source_progress(&sensor, &id)?;
         if let Some(p) = &prior {
             // A complete plain file that has not grown, or any complete compressed file, is done.
             if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
@@ -235,14 +258,48 @@ impl Ctx<'_> {
             sensor,
             format: format.into(),
             path: shown_path.clone(),
-            offset: 0,
-            complete: false,
-            read: 0,
-            written: 0,
-            quarantined: 0,
-            error: None,
+            prefix_len: (prefix_len < input::IDENTITY_PREFIX).then_some(prefix_len as u64),
+            ..Default::default()
         });
         Ok(Ok(Started { shown_path, opened, base, resume_from, rep }))
+    }
+
+    /// The input's identity and its committed progress. An input first seen when it was shorter
+    /// than the identity prefix is recognised by hashing as many bytes as it had then, so a
+    /// small log that grows is resumed, not read again. `Ok(Err)` when the file cannot be read.
+    #[allow(clippy::type_complexity)]
+    fn identify(
+        &self,
+        path: &Path,
+        sensor: &str,
+    ) -> anyhow::Result<Result<(String, usize, Option<SourceProgress>), cynex_ingest::Error>> {
+        let (id, n) = match input::identity_of_prefix(path, input::IDENTITY_PREFIX) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(p) = self.lake.source_progress(sensor, &id)? {
+            return Ok(Ok((id, n, Some(p))));
+        }
+        // Only the same file (or its rotated copy) can be an earlier, shorter state of this one:
+        // two logs that merely start alike must not be taken for each other.
+        let shown = path.display().to_string();
+        let same_file = |recorded: &str| shown == recorded || shown.starts_with(&format!("{recorded}."));
+        let short = self.lake.sources_where(|p| {
+            p.sensor == sensor && p.prefix_len.is_some_and(|l| l > 0 && (l as usize) < n) && same_file(&p.path)
+        })?;
+        let mut lens: Vec<u64> = short.iter().filter_map(|p| p.prefix_len).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        for len in lens {
+            let (h, m) = match input::identity_of_prefix(path, len as usize) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Some(p) = short.iter().find(|p| p.id == h && p.prefix_len == Some(len)) {
+                return Ok(Ok((h, m, Some(p.clone()))));
+            }
+        }
+        Ok(Ok((id, n, None)))
     }
 
     fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
@@ -337,19 +394,46 @@ impl Ctx<'_> {
             Ok(s) => s,
             Err(done) => return Ok(done),
         };
-        let buffered = std::io::BufReader::with_capacity(1 << 20, opened.reader);
+        // A plain JSON log resumes by seeking to the committed offset and line (a Zeek log is
+        // re-read from the top for its headers, decoding nothing before the offset).
+        let seek_to = match base.line {
+            Some(line) if resume_from > 0 && opened.compression == Compression::None && format != InputFormat::Zeek => {
+                Some((resume_from, line))
+            }
+            _ => None,
+        };
+        let (reader, start_offset, start_line): (Box<dyn std::io::Read + Send>, u64, u64) = match seek_to {
+            Some((offset, line)) => {
+                use std::io::Seek;
+                let mut f = std::fs::File::open(path).with_context(|| format!("reopening {shown_path}"))?;
+                f.seek(std::io::SeekFrom::Start(offset)).with_context(|| format!("seeking in {shown_path}"))?;
+                (Box::new(f), offset, line)
+            }
+            None => (opened.reader, 0, 0),
+        };
+        let buffered = std::io::BufReader::with_capacity(1 << 20, reader);
         enum Decoder<R> {
             /// One JSON object per record, normalised by the format's own function.
             Json(RecordSplitter<R>, fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String>),
             Zeek(Box<ZeekReader<R>>),
         }
         let mut dec = match format {
-            InputFormat::Zeek => Decoder::Zeek(Box::new(ZeekReader::new(buffered, &shown_path, organisation))),
-            InputFormat::Cowrie => Decoder::Json(RecordSplitter::new(buffered, 0, 0), cynex_ingest::cowrie::normalize),
-            _ => Decoder::Json(RecordSplitter::new(buffered, 0, 0), cynex_ingest::eve::normalize),
+            InputFormat::Zeek => Decoder::Zeek(Box::new(
+                ZeekReader::new(buffered, &shown_path, organisation).hold_partial(self.opts.follow),
+            )),
+            _ => {
+                let split = RecordSplitter::new(buffered, start_offset, start_line).hold_partial(self.opts.follow);
+                let normalize: fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String> =
+                    if format == InputFormat::Cowrie {
+                        cynex_ingest::cowrie::normalize
+                    } else {
+                        cynex_ingest::eve::normalize
+                    };
+                Decoder::Json(split, normalize)
+            }
         };
         let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
-        let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, 0u64);
+        let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, start_offset);
         loop {
             let mut d = Decoded::default();
             let more = match &mut dec {
@@ -366,27 +450,18 @@ impl Ctx<'_> {
                 Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
             }
             .with_context(|| format!("reading {shown_path}"))?;
-            let offset = match &dec {
-                Decoder::Json(split, _) => split.offset(),
-                Decoder::Zeek(z) => z.offset(),
+            let (offset, line) = match &dec {
+                Decoder::Json(split, _) => (split.offset(), split.line()),
+                Decoder::Zeek(z) => (z.offset(), z.line()),
             };
             rep.read += (d.events.len() + d.quarantine.len()) as u64;
             rep.written += d.events.len() as u64;
             rep.quarantined += d.quarantine.len() as u64;
             since_commit += d.events.len() as u64;
-            if !d.events.is_empty() {
-                let mut cols = cynex_model::event::EventColumns::default();
-                for e in &d.events {
-                    cols.append(e);
-                }
-                self.tx.write(Table::Events, cols.finish()?)?;
+            for q in &d.quarantine {
+                self.warn(&mut shown, q);
             }
-            if !d.quarantine.is_empty() {
-                for q in &d.quarantine {
-                    self.warn(&mut shown, q);
-                }
-                self.tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?)?;
-            }
+            write_decoded(&mut self.tx, &d)?;
             if let Some(bar) = &self.bar {
                 bar.inc(offset - last_offset);
             }
@@ -398,6 +473,7 @@ impl Ctx<'_> {
                 written: base.written + rep.written,
                 quarantined: base.quarantined + rep.quarantined,
                 path: shown_path.clone(),
+                line: Some(line),
                 ..base.clone()
             };
             if !more {
@@ -536,4 +612,91 @@ pub fn ingest(
     }
     ctx.report.seconds = start.elapsed().as_secs_f64();
     Ok(ctx.report)
+}
+
+/// How `--follow` polls.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub poll: std::time::Duration,
+    /// Stop after this long without new records (default: follow until killed).
+    pub idle_exit: Option<std::time::Duration>,
+}
+
+/// Ingest `paths`, then keep ingesting what is appended to them, like `tail -F`: every `poll`,
+/// each input is resumed from its committed offset (a plain JSON log by seeking there). A file
+/// renamed away by rotation keeps its identity and is finished under its new name: a directory
+/// argument sees it there, and a file argument `P` also takes `P.*` siblings modified since
+/// following began. A copy-truncated file starts over as a new input. A killed follower resumes
+/// from the lake's progress with nothing lost or doubled.
+pub fn follow(
+    lake: &Lake,
+    paths: &[PathBuf],
+    opts: &IngestOptions,
+    format: InputFormat,
+    organisation: Option<&str>,
+    f: &FollowOptions,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<IngestReport> {
+    let began = std::time::SystemTime::now() - f.poll;
+    let opts = IngestOptions { follow: true, progress: false, ..opts.clone() };
+    let mut total = IngestReport { events: format != InputFormat::Pcap, ..Default::default() };
+    let start = Instant::now();
+    let mut last_new = Instant::now();
+    loop {
+        let mut inputs: Vec<PathBuf> = Vec::new();
+        for p in paths {
+            if p.is_file() {
+                inputs.extend(rotated_siblings(p, began));
+            }
+            // A file missing for a moment (between rename and create) is not an error.
+            if p.exists() {
+                inputs.push(p.clone());
+            }
+        }
+        let rep = ingest(lake, &inputs, &opts, format, organisation)?;
+        let fresh: Vec<&FileReport> = rep.files.iter().filter(|r| r.read > 0).collect();
+        if !fresh.is_empty() {
+            last_new = Instant::now();
+            let (w, q): (u64, u64) = fresh.iter().fold((0, 0), |(w, q), r| (w + r.written, q + r.quarantined));
+            writeln!(
+                out,
+                "{} +{} {} ({} quarantined) from {} file(s)",
+                cynex_model::time::rfc3339_us(cynex_model::time::now_us()),
+                thousands(w),
+                total.unit(),
+                thousands(q),
+                fresh.len()
+            )?;
+            out.flush()?;
+            total.files.extend(fresh.into_iter().cloned());
+            total.parquet_files += rep.parquet_files;
+            total.parquet_bytes += rep.parquet_bytes;
+            total.commits += rep.commits;
+        }
+        if f.idle_exit.is_some_and(|d| last_new.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(f.poll);
+    }
+    total.seconds = start.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+/// Files next to `p` named `<name>.<anything>` (logrotate's `eve.json.1`, Suricata's
+/// `eve.json.<timestamp>`) modified since `since`: where a rotated file's last records are.
+fn rotated_siblings(p: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else { return Vec::new() };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
 }

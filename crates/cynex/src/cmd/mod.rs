@@ -1,6 +1,7 @@
 //! One module per command family.
 
 pub mod analyze;
+pub mod bus;
 pub mod demo;
 pub mod gen;
 pub mod ingest;

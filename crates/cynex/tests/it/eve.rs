@@ -105,3 +105,44 @@ fn generated_eve_ingests_completely() {
     ok(&cynex(d, &["gen", "eve", "--out", again.to_str().unwrap(), "--events", "20000", "--seed", "3"]));
     assert_eq!(std::fs::read(&log).unwrap(), std::fs::read(&again).unwrap());
 }
+
+#[test]
+fn generated_zeek_and_cowrie_ingest_with_their_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let truth = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(format!("{}.truth.json", p.display())).unwrap()).unwrap()
+    };
+    let conn = d.join("conn.log");
+    let dns = d.join("dns.log.gz");
+    ok(&cynex(d, &["gen", "zeek", "--out", conn.to_str().unwrap(), "--rows", "5000"]));
+    ok(&cynex(d, &["gen", "zeek", "--log", "dns", "--out", dns.to_str().unwrap(), "--rows", "3000"]));
+    let hp = d.join("cowrie.json");
+    ok(&cynex(d, &["gen", "cowrie", "--out", hp.to_str().unwrap(), "--sessions", "800"]));
+    let out = ok(&cynex(d, &["ingest", "zeek", conn.to_str().unwrap(), dns.to_str().unwrap(), "--sensor", "zeek"]));
+    assert!(out.contains("read 8,000 records: 8,000 events written, 0 quarantined"), "{out}");
+    let by = query_json(d, "SELECT event_type, count(*) AS n FROM events WHERE sensor = 'zeek' GROUP BY 1 ORDER BY 1");
+    assert_eq!((by[0]["event_type"].as_str(), by[0]["n"].as_u64()), (Some("conn"), Some(5000)), "{by:?}");
+    assert_eq!((by[1]["event_type"].as_str(), by[1]["n"].as_u64()), (Some("dns"), Some(3000)), "{by:?}");
+    // Connection states agree with what the generator wrote.
+    let s0 = query_json(d, "SELECT count(*) AS n FROM events WHERE event_type = 'conn' AND raw_data LIKE '%\tS0\t%'");
+    assert_eq!(s0[0]["n"], truth(&conn)["by_kind"]["S0"]);
+
+    let t = truth(&hp);
+    let out = ok(&cynex(d, &["ingest", "cowrie", hp.to_str().unwrap(), "--sensor", "hp", "--org", "m1"]));
+    let n = t["events"].as_u64().unwrap();
+    assert!(out.contains(&format!("{},{:03} events written, 0 quarantined", n / 1000, n % 1000)), "{out}");
+    let rows = query_json(d, "SELECT event_type, count(*) AS n FROM events WHERE sensor = 'hp' GROUP BY 1");
+    for r in &rows {
+        assert_eq!(r["n"], t["by_eventid"][r["event_type"].as_str().unwrap()], "{r}");
+    }
+    let sessions = query_json(d, "SELECT count(DISTINCT session_uid) AS n FROM events WHERE sensor = 'hp'");
+    assert_eq!(sessions[0]["n"], t["sessions"]);
+    let dl = query_json(
+        d,
+        "SELECT file_hashes_sha256 AS h, count(*) AS n FROM events WHERE event_type = 'cowrie.session.file_download' GROUP BY 1",
+    );
+    for r in &dl {
+        assert_eq!(r["n"], t["downloads"][r["h"].as_str().unwrap()], "{r}");
+    }
+}

@@ -2,8 +2,10 @@
 //! kill and resume, bad input, and DuckDB reading the same lake.
 
 mod analysis;
+mod bus;
 mod cli;
 mod eve;
+mod follow;
 mod interop;
 mod members;
 mod realtools;
