@@ -156,7 +156,7 @@ impl<R: BufRead> RecordSplitter<R> {
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 fn trim_newline(b: &mut Vec<u8>) {

@@ -35,6 +35,9 @@ pub(crate) const MAX_OPEN_PARTITIONS: usize = 16;
 /// partition, and an open file holds its whole unfinished row group in memory.
 const IDLE_BATCHES: u64 = 8;
 
+/// Rows per row group of `events` (see `props`).
+const EVENT_ROW_GROUP_ROWS: usize = 128 << 10;
+
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
     /// Encoder threads.
@@ -66,7 +69,12 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
     let level = ZstdLevel::try_new(opts.zstd_level).unwrap_or_default();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_max_row_group_row_count(Some(match table {
+            // A log event carries its raw record (~0.5 KB): a row group of a million of them held
+            // in memory per open file made ingest's memory grow with the input's spread in time.
+            Table::Events => opts.row_group_rows.min(EVENT_ROW_GROUP_ROWS),
+            _ => opts.row_group_rows,
+        }))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("cynex {}", env!("CARGO_PKG_VERSION")));
     // High-cardinality columns gain nothing from dictionaries and pay for building them.

@@ -175,6 +175,9 @@ pub(crate) fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<data
     Ok(q.finish()?)
 }
 
+/// Rows per batch of log events (see `Ctx::log_file`).
+const LOG_BATCH_ROWS: usize = 16 << 10;
+
 /// Write decoded log events and their quarantined records.
 pub(crate) fn write_decoded(tx: &mut Transaction, d: &cynex_ingest::records::Decoded) -> anyhow::Result<()> {
     if !d.events.is_empty() {
@@ -432,7 +435,9 @@ impl Ctx<'_> {
                 Decoder::Json(split, normalize)
             }
         };
-        let batch = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
+        // Log events are ~50 columns with their raw record: smaller batches than packets keep the
+        // decoded rows, the Arrow builders and the batches queued for the encoders small.
+        let batch = self.opts.batch_rows.min(LOG_BATCH_ROWS).min(self.opts.commit_every as usize).max(1);
         let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, start_offset);
         loop {
             let mut d = Decoded::default();
