@@ -427,6 +427,19 @@ pub enum GenCmd {
     Cowrie(GenCowrieArgs),
 }
 
+/// What every log generator takes: the time span and the seed.
+#[derive(Args, Debug)]
+pub struct GenLogArgs {
+    /// Span the records cover.
+    #[arg(long, default_value = "1d", value_parser = parse_duration)]
+    pub duration: u64,
+    /// Time of the first record.
+    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
+    pub start: i64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
 #[derive(Args, Debug)]
 pub struct GenZeekArgs {
     #[arg(long)]
@@ -436,12 +449,8 @@ pub struct GenZeekArgs {
     pub log: String,
     #[arg(long, default_value_t = 100_000)]
     pub rows: u64,
-    #[arg(long, default_value = "1d", value_parser = parse_duration)]
-    pub duration: u64,
-    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
-    pub start: i64,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub common: GenLogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -450,12 +459,8 @@ pub struct GenCowrieArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 10_000)]
     pub sessions: u64,
-    #[arg(long, default_value = "1d", value_parser = parse_duration)]
-    pub duration: u64,
-    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
-    pub start: i64,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub common: GenLogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -464,12 +469,8 @@ pub struct GenEveArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 100_000)]
     pub events: u64,
-    #[arg(long, default_value = "1d", value_parser = parse_duration)]
-    pub duration: u64,
-    #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = parse_time)]
-    pub start: i64,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub common: GenLogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -800,8 +801,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Lake(LakeCmd::Compact { target_mb }) => cmd::lake::compact(&lake_of(&cli)?, *target_mb, &mut out)?,
         Cmd::Lake(LakeCmd::Prune { older_than }) => cmd::lake::prune(&lake_of(&cli)?, *older_than, &mut out)?,
         Cmd::Gen(GenCmd::Eve(a)) => {
-            let cfg =
-                cynex_gen::EveConfig { seed: a.seed, events: a.events, start_us: a.start, duration_s: a.duration };
+            let cfg = cynex_gen::EveConfig {
+                seed: a.common.seed,
+                events: a.events,
+                start_us: a.common.start,
+                duration_s: a.common.duration,
+            };
             let truth = cmd::gen::default_truth_path(&a.out);
             let start = std::time::Instant::now();
             let t = cmd::gen::eve(&cfg, &a.out, &truth)?;
@@ -821,8 +826,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "dns" => cynex_gen::ZeekLog::Dns,
                 other => anyhow::bail!("unknown Zeek log {other:?} (conn or dns)"),
             };
-            let cfg =
-                cynex_gen::ZeekConfig { seed: a.seed, log, rows: a.rows, start_us: a.start, duration_s: a.duration };
+            let cfg = cynex_gen::ZeekConfig {
+                seed: a.common.seed,
+                log,
+                rows: a.rows,
+                start_us: a.common.start,
+                duration_s: a.common.duration,
+            };
             let truth = cmd::gen::default_truth_path(&a.out);
             let start = std::time::Instant::now();
             let t = cmd::gen::generated(&a.out, &truth, |w| Ok(cynex_gen::generate_zeek(&cfg, w)?.0))?;
@@ -839,10 +849,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Gen(GenCmd::Cowrie(a)) => {
             let cfg = cynex_gen::CowrieConfig {
-                seed: a.seed,
+                seed: a.common.seed,
                 sessions: a.sessions,
-                start_us: a.start,
-                duration_s: a.duration,
+                start_us: a.common.start,
+                duration_s: a.common.duration,
                 ..Default::default()
             };
             let truth = cmd::gen::default_truth_path(&a.out);
