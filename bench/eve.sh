@@ -5,7 +5,7 @@
 #   bench/eve.sh [EVENTS=10000000] [RUNS=3]
 #
 # The input is `cynex gen eve` (mixed flow/dns/http/tls/alert/fileinfo/anomaly/stats lines with
-# Suricata's field names; ~450 bytes/event). cynex: a fresh lake each run, timed end to end to
+# Suricata's field names; ~550 bytes/event). cynex: a fresh lake each run, timed end to end to
 # committed Parquet. DuckDB: COPY (SELECT * FROM read_json_auto(file)) TO 'x.parquet'. Medians;
 # peak RSS from /usr/bin/time. BIN=path overrides the release build (e.g. to check the script).
 set -euo pipefail

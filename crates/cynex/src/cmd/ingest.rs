@@ -152,12 +152,19 @@ impl IngestReport {
             bytes((self.bytes() as f64 / secs) as u64),
         );
         if self.parquet_files > 0 {
+            // Per row only when rows were written (quarantine-only runs write files too).
+            let per_row = match self.written() {
+                0 => String::new(),
+                n => format!(
+                    " ({:.1} bytes/{})",
+                    self.parquet_bytes as f64 / n as f64,
+                    self.unit().trim_end_matches('s')
+                ),
+            };
             out += &format!(
-                "\n  wrote {} Parquet file(s), {} ({:.1} bytes/{}) in {} commit(s)",
+                "\n  wrote {} Parquet file(s), {}{per_row} in {} commit(s)",
                 self.parquet_files,
                 bytes(self.parquet_bytes),
-                self.parquet_bytes as f64 / self.written().max(1) as f64,
-                self.unit().trim_end_matches('s'),
                 self.commits
             );
         }
