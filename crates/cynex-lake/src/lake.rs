@@ -123,6 +123,15 @@ impl Lake {
         Ok(self.snap().source(sensor, id).cloned())
     }
 
+    /// Whether each (sensor, input identity) has progress recorded, with one look at the log
+    /// (for callers that check many inputs at once, without copying the snapshot).
+    pub fn recorded(&self, keys: &[(String, String)]) -> Result<Vec<bool>> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        let s = self.snap();
+        Ok(keys.iter().map(|k| s.sources.contains_key(k)).collect())
+    }
+
     /// The recorded progress entries that `keep` selects (brought up to date first).
     pub fn sources_where(&self, keep: impl Fn(&SourceProgress) -> bool) -> Result<Vec<SourceProgress>> {
         let _g = self.lock_shared()?;

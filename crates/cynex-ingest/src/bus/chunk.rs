@@ -36,9 +36,8 @@ struct Tee<R> {
     pos: usize,
     end: usize,
     taken: Vec<u8>,
+    /// Bytes kept at most: past it (only inside an over-long record) consumed bytes are not kept.
     cap: usize,
-    /// Bytes consumed beyond the cap (only inside an over-long record).
-    dropped: u64,
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -64,7 +63,6 @@ impl<R: Read> BufRead for Tee<R> {
         let n = n.min(self.end - self.pos);
         let keep = n.min(self.cap.saturating_sub(self.taken.len()));
         self.taken.extend_from_slice(&self.buf[self.pos..self.pos + keep]);
-        self.dropped += (n - keep) as u64;
         self.pos += n;
     }
 }
@@ -101,7 +99,6 @@ impl<R: Read> Chunker<R> {
             end: 0,
             taken: Vec::new(),
             cap: max_bytes + crate::records::MAX_RECORD + 1024,
-            dropped: 0,
         };
         Chunker {
             split: RecordSplitter::new(tee, 0, 0),
@@ -117,11 +114,7 @@ impl<R: Read> Chunker<R> {
     }
 
     fn taken(&mut self) -> &mut Vec<u8> {
-        &mut self.split_reader().taken
-    }
-
-    fn split_reader(&mut self) -> &mut Tee<R> {
-        self.split.inner_mut()
+        &mut self.split.inner_mut().taken
     }
 
     /// Cut the bytes taken so far up to `upto` (an input offset) into a chunk.
@@ -169,7 +162,6 @@ impl<R: Read> Chunker<R> {
                 let mut bytes = raw.bytes;
                 bytes.truncate(keep);
                 self.taken().clear();
-                self.split_reader().dropped = 0;
                 self.start = after;
                 self.chunk_context = self.context.clone();
                 let big = Chunk {

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use cynex_ingest::bus::{decode_chunk, BusConfig, BusRecord, Chunker};
 use cynex_ingest::input;
+use cynex_ingest::records::Decoded;
 use cynex_ingest::QuarantineRecord;
 use cynex_lake::{Lake, SourceProgress, WriterOptions};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{detect, quarantine_batch, write_decoded, InputFormat};
+use super::ingest::{detect, write_decoded, InputFormat};
 use crate::output::{bytes, thousands};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -347,6 +348,32 @@ async fn consume_async(lake: &Lake, opts: &ConsumeOptions) -> anyhow::Result<Con
     Ok(rep)
 }
 
+/// Where a message sits in the stream, for quarantine and de-duplication.
+fn where_of(opts: &ConsumeOptions, m: &async_nats::jetstream::Message) -> String {
+    format!("nats:{}#{}", opts.bus.stream, m.info().map(|i| i.stream_sequence).unwrap_or(0))
+}
+
+/// Commit inputs that must be new. `false` when another consumer committed one of them first:
+/// nothing was committed and the messages are to be redelivered (then skipped as duplicates).
+fn commit_once(
+    tx: &mut cynex_lake::Transaction,
+    progress: Vec<SourceProgress>,
+    rep: &mut ConsumeReport,
+) -> anyhow::Result<bool> {
+    match tx.commit_new("ingest-bus", progress) {
+        Ok(_) => {
+            rep.commits += 1;
+            Ok(true)
+        }
+        Err(cynex_lake::Error::Conflict(why)) => {
+            tracing::info!("another consumer committed part of this batch first ({why}); retrying it");
+            rep.conflicts += 1;
+            Ok(false)
+        }
+        Err(e) => Err(e).context("committing to the lake"),
+    }
+}
+
 /// Sensor name under which messages that are not cynex chunks are quarantined.
 const BAD_MESSAGE_SENSOR: &str = "bus";
 
@@ -358,43 +385,44 @@ fn write_batch(
     msgs: &[async_nats::jetstream::Message],
     rep: &mut ConsumeReport,
 ) -> anyhow::Result<Vec<bool>> {
-    let snapshot = lake.snapshot()?;
+    // Read every message first, then ask the lake once which positions it already holds.
+    let parsed: Vec<(Result<BusRecord, String>, (String, String))> = msgs
+        .iter()
+        .map(|m| {
+            let rec =
+                BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
+                    if cynex_lake::valid_sensor_name(&r.sensor) {
+                        Ok(r)
+                    } else {
+                        Err(format!("sensor name {:?} is not valid", r.sensor))
+                    }
+                });
+            let key = match &rec {
+                Ok(r) => (r.sensor.clone(), r.position_id()),
+                Err(_) => (BAD_MESSAGE_SENSOR.to_string(), format!("{} {}", where_of(opts, m), m.subject)),
+            };
+            (rec, key)
+        })
+        .collect();
+    let keys: Vec<(String, String)> = parsed.iter().map(|(_, k)| k.clone()).collect();
+    let recorded = lake.recorded(&keys)?;
     let mut verdict = vec![false; msgs.len()];
     let mut seen = HashSet::new();
     // Per sensor: (message index, record) to write.
     let mut groups: BTreeMap<String, Vec<(usize, BusRecord)>> = BTreeMap::new();
     let mut bad: Vec<(usize, QuarantineRecord, String)> = Vec::new();
-    for (i, m) in msgs.iter().enumerate() {
-        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
-        let where_ = format!("nats:{}#{seq}", opts.bus.stream);
-        let parsed =
-            BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
-                if cynex_lake::valid_sensor_name(&r.sensor) {
-                    Ok(r)
-                } else {
-                    Err(format!("sensor name {:?} is not valid", r.sensor))
-                }
-            });
-        match parsed {
-            Ok(rec) => {
-                let key = (rec.sensor.clone(), rec.position_id());
-                if snapshot.source(&key.0, &key.1).is_some() || !seen.insert(key) {
-                    rep.duplicates += 1;
-                    verdict[i] = true;
-                } else {
-                    groups.entry(rec.sensor.clone()).or_default().push((i, rec));
-                }
-            }
+    for (i, ((rec, key), m)) in parsed.into_iter().zip(msgs).enumerate() {
+        if recorded[i] || !seen.insert(key.clone()) {
+            rep.duplicates += 1;
+            verdict[i] = true;
+            continue;
+        }
+        match rec {
+            Ok(rec) => groups.entry(rec.sensor.clone()).or_default().push((i, rec)),
             Err(reason) => {
-                let id = format!("{where_} {}", m.subject);
-                if snapshot.source(BAD_MESSAGE_SENSOR, &id).is_some() {
-                    rep.duplicates += 1;
-                    verdict[i] = true;
-                    continue;
-                }
                 rep.bad_messages += 1;
-                let q = QuarantineRecord::new("bus", &format!("{where_} ({})", m.subject), 0, reason, &m.payload);
-                bad.push((i, q, id));
+                let source = format!("{} ({})", where_of(opts, m), m.subject);
+                bad.push((i, QuarantineRecord::new("bus", &source, 0, reason, &m.payload), key.1));
             }
         }
     }
@@ -421,26 +449,16 @@ fn write_batch(
                 ..Default::default()
             });
         }
-        match tx.commit_new("ingest-bus", progress) {
-            Ok(_) => {
-                rep.commits += 1;
-                rep.events += events;
-                rep.quarantined += quarantined;
-                for (i, _) in &recs {
-                    verdict[*i] = true;
-                }
+        if commit_once(&mut tx, progress, rep)? {
+            rep.events += events;
+            rep.quarantined += quarantined;
+            for (i, _) in &recs {
+                verdict[*i] = true;
             }
-            Err(cynex_lake::Error::Conflict(why)) => {
-                tracing::info!("another consumer committed part of this batch first ({why}); retrying it");
-                rep.conflicts += 1;
-            }
-            Err(e) => return Err(e).context("committing to the lake"),
         }
     }
     if !bad.is_empty() {
         let mut tx = lake.begin(BAD_MESSAGE_SENSOR, opts.writer.clone())?;
-        let qs: Vec<QuarantineRecord> = bad.iter().map(|(_, q, _)| q.clone()).collect();
-        tx.write(cynex_model::Table::Quarantine, quarantine_batch(&qs)?)?;
         let progress = bad
             .iter()
             .map(|(_, q, id)| SourceProgress {
@@ -457,16 +475,15 @@ fn write_batch(
                 ..Default::default()
             })
             .collect();
-        match tx.commit_new("ingest-bus", progress) {
-            Ok(_) => {
-                rep.commits += 1;
-                rep.quarantined += bad.len() as u64;
-                for (i, _, _) in &bad {
-                    verdict[*i] = true;
-                }
+        let (indices, quarantine): (Vec<usize>, Vec<QuarantineRecord>) =
+            bad.into_iter().map(|(i, q, _)| (i, q)).unzip();
+        let n = quarantine.len() as u64;
+        write_decoded(&mut tx, &Decoded { quarantine, ..Default::default() })?;
+        if commit_once(&mut tx, progress, rep)? {
+            rep.quarantined += n;
+            for i in indices {
+                verdict[i] = true;
             }
-            Err(cynex_lake::Error::Conflict(_)) => rep.conflicts += 1,
-            Err(e) => return Err(e).context("committing to the lake"),
         }
     }
     Ok(verdict)

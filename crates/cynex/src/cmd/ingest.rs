@@ -172,7 +172,7 @@ impl IngestReport {
     }
 }
 
-pub(crate) fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
+fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     let mut q = QuarantineColumns::default();
