@@ -68,10 +68,13 @@ pub fn detect<'a>(findings: impl IntoIterator<Item = &'a Finding>, cfg: &Campaig
     for f in findings {
         let Some(ip) = f.ip4 else { continue };
         match f.kind.as_str() {
+            // A source's span is that of its scan events alone, so the result does not depend on
+            // the order findings come in (regression: a re-run with nothing new moved a
+            // campaign's start, because a tool attribution seen first had set it).
             kind::SCAN => {
                 let s = sources.entry(ip).or_insert_with(|| Source {
-                    first: f.time,
-                    last: f.end_time,
+                    first: i64::MAX,
+                    last: i64::MIN,
                     ..Default::default()
                 });
                 s.first = s.first.min(f.time);
@@ -86,8 +89,8 @@ pub fn detect<'a>(findings: impl IntoIterator<Item = &'a Finding>, cfg: &Campaig
             }
             kind::TOOL => {
                 let s = sources.entry(ip).or_insert_with(|| Source {
-                    first: f.time,
-                    last: f.end_time,
+                    first: i64::MAX,
+                    last: i64::MIN,
                     ..Default::default()
                 });
                 if let Some(t) = &f.tool {
@@ -175,5 +178,52 @@ fn campaign(tool: &str, ports: &[(u8, u16)], chain: &[(u32, &Source)], cfg: &Cam
         country: None,
         asn: None,
         as_org: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(kind: &str, ip: u32, time: i64, end: i64) -> Finding {
+        Finding {
+            id: format!("{kind}-{ip}-{time}"),
+            kind: kind.into(),
+            time,
+            end_time: end,
+            ip4: Some(ip),
+            port: Some(23),
+            proto: Some(6),
+            traffic: None,
+            tool: (kind == kind::TOOL).then(|| "mirai".to_string()),
+            label: None,
+            packets: 10,
+            uniques: None,
+            unique_24s: None,
+            rate: None,
+            score: None,
+            evidence: serde_json::Value::Null,
+            country: None,
+            asn: None,
+            as_org: None,
+        }
+    }
+
+    /// Regression: the order of the findings moved a campaign's start (a tool attribution seen
+    /// before the scan events set the source's first time), so a re-run with nothing new
+    /// replaced the campaign with another id.
+    #[test]
+    fn campaigns_do_not_depend_on_the_order_of_findings() {
+        let mut fs = Vec::new();
+        for ip in 0..6u32 {
+            fs.push(finding(kind::TOOL, 0x0b00_0000 + ip, 1_000 + ip as i64, 9_000_000));
+            fs.push(finding(kind::SCAN, 0x0b00_0000 + ip, 5_000_000 + ip as i64, 6_000_000));
+        }
+        let cfg = CampaignConfig::default();
+        let forward = detect(&fs, &cfg);
+        let backward = detect(fs.iter().rev(), &cfg);
+        assert_eq!(forward.len(), 1);
+        assert_eq!(forward, backward);
+        assert_eq!(forward[0].time, 5_000_000, "the span of the scan events");
     }
 }

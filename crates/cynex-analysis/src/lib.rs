@@ -13,6 +13,7 @@ pub mod distinct;
 pub mod engine;
 pub mod finding;
 pub mod geo;
+pub mod report;
 pub mod research;
 pub mod run;
 pub mod stats;

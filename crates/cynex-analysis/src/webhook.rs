@@ -9,11 +9,11 @@
 //! database (`HMAC(key, org id ‖ key version)`), so a copy of the database signs nothing, and
 //! bumping the organisation's key version rotates its secret.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use cynex_model::time::{now_us, rfc3339_us};
+use cynex_store::secret::{ct_eq, hex, KeyFile};
 use cynex_store::{Alert, Delivery, DeliveryOutcome, Org, Store};
 use hmac::{Hmac, Mac};
 use serde_json::json;
@@ -29,64 +29,19 @@ pub const DELIVERY_HEADER: &str = "X-Cynex-Delivery";
 
 /// The server's webhook key: 32 random bytes in a file only the operator can read.
 #[derive(Clone)]
-pub struct WebhookKey([u8; 32]);
-
-impl std::fmt::Debug for WebhookKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookKey(…)")
-    }
-}
+pub struct WebhookKey(KeyFile);
 
 impl WebhookKey {
     /// Read the key at `path`, creating it (mode 0600) on first use.
     pub fn load_or_create(path: &Path) -> Result<WebhookKey> {
-        let io = |e: std::io::Error| Error::Io { context: format!("webhook key {}", path.display()), source: e };
-        match std::fs::read(path) {
-            Ok(b) => {
-                let k: [u8; 32] = b.as_slice().try_into().map_err(|_| {
-                    Error::Invalid(format!("webhook key {}: expected 32 bytes, found {}", path.display(), b.len()))
-                })?;
-                Ok(WebhookKey(k))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut k = [0u8; 32];
-                getrandom::fill(&mut k)
-                    .map_err(|e| Error::Invalid(format!("no randomness for the webhook key: {e}")))?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                match opts.open(path) {
-                    Ok(mut f) => {
-                        f.write_all(&k).map_err(io)?;
-                        f.sync_all().map_err(io)?;
-                        Ok(WebhookKey(k))
-                    }
-                    // Another process created it first: use theirs.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => WebhookKey::load_or_create(path),
-                    Err(e) => Err(io(e)),
-                }
-            }
-            Err(e) => Err(io(e)),
-        }
+        Ok(WebhookKey(KeyFile::load_or_create(path)?))
     }
 
     /// The organisation's current signing secret (what the member configures in its receiver).
     pub fn secret_for(&self, org: &Org) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(format!("cynex-webhook-v1:{}:{}", org.id, org.webhook_key_version).as_bytes());
-        format!("whsec_{}", hex(&mac.finalize().into_bytes()))
+        let mac = self.0.mac(format!("cynex-webhook-v1:{}:{}", org.id, org.webhook_key_version).as_bytes());
+        format!("whsec_{}", hex(&mac))
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn mac_hex(secret: &str, t: i64, body: &[u8]) -> String {
@@ -119,15 +74,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_s: i64, tolerance_s: 
         return false;
     }
     let want = mac_hex(secret, t, body);
-    sigs.iter().any(|s| constant_time_eq(s.as_bytes(), want.as_bytes()))
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    sigs.iter().any(|s| ct_eq(s.as_bytes(), want.as_bytes()))
 }
 
 #[derive(Debug, Clone)]
@@ -289,8 +236,14 @@ mod tests {
         let path = dir.path().join("keys/webhook.key");
         let k = WebhookKey::load_or_create(&path).unwrap();
         let again = WebhookKey::load_or_create(&path).unwrap();
-        let org =
-            |id: &str, v| Org { id: id.into(), name: id.into(), created: 0, webhook_url: None, webhook_key_version: v };
+        let org = |id: &str, v| Org {
+            id: id.into(),
+            name: id.into(),
+            kind: cynex_store::OrgKind::Member,
+            created: 0,
+            webhook_url: None,
+            webhook_key_version: v,
+        };
         assert_eq!(k.secret_for(&org("a", 0)), again.secret_for(&org("a", 0)), "the key persists");
         assert_ne!(k.secret_for(&org("a", 0)), k.secret_for(&org("b", 0)));
         assert_ne!(k.secret_for(&org("a", 0)), k.secret_for(&org("a", 1)));

@@ -110,6 +110,14 @@ impl Lake {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The sequence number of the latest commit (brought up to date with other processes): a
+    /// cheap way to tell whether anything changed since a result was computed.
+    pub fn seq(&self) -> Result<u64> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        Ok(self.snap().seq)
+    }
+
     /// The commits after `seq`, in order (brought up to date with other processes).
     pub fn commits_after(&self, seq: u64) -> Result<Vec<Commit>> {
         let _g = self.lock_shared()?;

@@ -73,6 +73,24 @@ impl QuerySession {
         let batches = df.collect().await?;
         Ok((schema, batches))
     }
+
+    /// Run one SQL statement and return its rows as JSON objects (column name → value, as
+    /// Arrow's JSON writer renders them; nulls omitted).
+    pub async fn json_rows(&self, sql: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+        let (_, batches) = self.sql(sql).await?;
+        let mut buf = Vec::new();
+        {
+            let mut jw = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+            for b in &batches {
+                jw.write(b)?;
+            }
+            jw.finish()?;
+        }
+        if buf.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_slice(&buf).map_err(|e| crate::Error::Internal(format!("reading query rows as JSON: {e}")))
+    }
 }
 
 /// `ip4_str(u32) -> text` and `ip4(text) -> u32`, so analysts can read and write addresses in

@@ -1,5 +1,6 @@
-//! The nexus's relational metadata: organisations and their address space, watches, member alerts
-//! and webhook deliveries (users, tokens and intelligence join later).
+//! The nexus's relational metadata: organisations and their address space, users, API tokens and
+//! sessions, watches, member alerts and webhook deliveries, and the intelligence store (STIX object
+//! versions in TAXII collections, with the TLP access rule applied in the queries themselves).
 //!
 //! One SQL dialect for two engines through `sqlx::Any`: an SQLite file by default (`cynex.db` in the
 //! data directory, nothing to install) and PostgreSQL when a `postgres://` URL is configured. Only the
@@ -10,7 +11,10 @@
 //! delivery code decides how it is sent — this crate only keeps them, transactionally.
 
 mod alert;
+mod auth;
+mod intel;
 mod org;
+pub mod secret;
 mod watch;
 
 use std::path::Path;
@@ -19,7 +23,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use alert::{Alert, AlertFilter, AlertTx, Delivery, DeliveryOutcome};
-pub use org::{Org, OrgPrefix};
+pub use auth::{generate_password, Caller, NewToken, Principal, Role, Session, Token, User};
+pub use intel::{
+    uuid_v4, AddOutcome, CollectionAccess, Feed, IntelCollection, NewObject, ObjectMeta, ObjectQuery, Page,
+    StoredObject, Tlp, VersionFilter, Viewer,
+};
+pub use org::{Org, OrgKind, OrgPrefix};
 pub use watch::{Watch, WatchKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +41,9 @@ pub enum Error {
     NotFound { what: &'static str, name: String },
     #[error("{what} {name:?} already exists")]
     Exists { what: &'static str, name: String },
+    /// The caller may see the thing but not do this to it.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -47,33 +59,35 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    passwords: std::sync::Arc<auth::PasswordCache>,
 }
 
 /// Schema migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE orgs (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE orgs (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
             created BIGINT NOT NULL,
             webhook_url TEXT,
             webhook_key_version BIGINT NOT NULL DEFAULT 0)",
-        "CREATE TABLE org_prefixes (
+            "CREATE TABLE org_prefixes (
             org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
             prefix TEXT NOT NULL,
             first_ip BIGINT NOT NULL,
             last_ip BIGINT NOT NULL,
             created BIGINT NOT NULL,
             PRIMARY KEY (org_id, prefix))",
-        "CREATE TABLE watches (
+            "CREATE TABLE watches (
             id TEXT PRIMARY KEY,
             org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
             kind TEXT NOT NULL,
             value TEXT NOT NULL,
             created BIGINT NOT NULL,
             UNIQUE (org_id, kind, value))",
-        "CREATE TABLE alerts (
+            "CREATE TABLE alerts (
             id TEXT PRIMARY KEY,
             org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
             kind TEXT NOT NULL,
@@ -88,15 +102,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             status TEXT NOT NULL,
             created BIGINT NOT NULL,
             updated BIGINT NOT NULL)",
-        "CREATE INDEX alerts_org ON alerts (org_id, last_seen)",
-        "CREATE INDEX alerts_incident ON alerts (org_id, kind, subject, last_seen)",
-        "CREATE TABLE alert_findings (
+            "CREATE INDEX alerts_org ON alerts (org_id, last_seen)",
+            "CREATE INDEX alerts_incident ON alerts (org_id, kind, subject, last_seen)",
+            "CREATE TABLE alert_findings (
             org_id TEXT NOT NULL,
             rule TEXT NOT NULL,
             finding_id TEXT NOT NULL,
             alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
             PRIMARY KEY (org_id, rule, finding_id))",
-        "CREATE TABLE deliveries (
+            "CREATE TABLE deliveries (
             id TEXT PRIMARY KEY,
             alert_id TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
             org_id TEXT NOT NULL,
@@ -109,9 +123,100 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             response_status BIGINT,
             delivered_at BIGINT,
             created BIGINT NOT NULL)",
-        "CREATE INDEX deliveries_due ON deliveries (status, next_attempt)",
-    ],
-)];
+            "CREATE INDEX deliveries_due ON deliveries (status, next_attempt)",
+        ],
+    ),
+    (
+        2,
+        &[
+            // The nexus operator is an organisation too (kind 'operator'): its users are the admins and
+            // analysts, and the intelligence it publishes is owned by it.
+            "ALTER TABLE orgs ADD COLUMN kind TEXT NOT NULL DEFAULT 'member'",
+            "CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            password_hash TEXT,
+            created BIGINT NOT NULL,
+            disabled BIGINT NOT NULL DEFAULT 0)",
+            "CREATE TABLE tokens (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created BIGINT NOT NULL,
+            expires BIGINT,
+            revoked BIGINT,
+            last_used BIGINT)",
+            "CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created BIGINT NOT NULL,
+            expires BIGINT NOT NULL)",
+            "CREATE TABLE collections (
+            id TEXT PRIMARY KEY,
+            alias TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            description TEXT NOT NULL,
+            read_access TEXT NOT NULL,
+            write_access TEXT NOT NULL,
+            default_tlp TEXT NOT NULL,
+            created BIGINT NOT NULL)",
+            // One clock for every date_added: unique, strictly increasing, taken under a row lock so
+            // that a reader paging by added_after can never see a later date before an earlier one commits.
+            "CREATE TABLE intel_clock (id BIGINT PRIMARY KEY, last BIGINT NOT NULL)",
+            "INSERT INTO intel_clock (id, last) VALUES (1, 0)",
+            "CREATE TABLE stix_objects (
+            collection_id TEXT NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
+            date_added BIGINT NOT NULL,
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            spec_version TEXT NOT NULL,
+            version TEXT NOT NULL,
+            version_us BIGINT NOT NULL,
+            owner_org TEXT NOT NULL,
+            owner_user TEXT,
+            tlp TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (collection_id, date_added),
+            UNIQUE (collection_id, id, version, owner_org))",
+            "CREATE INDEX stix_objects_id ON stix_objects (id, version_us)",
+            "CREATE TABLE stix_audience (
+            collection_id TEXT NOT NULL,
+            date_added BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            principal TEXT NOT NULL,
+            PRIMARY KEY (collection_id, date_added, kind, principal))",
+            "CREATE TABLE stix_refs (
+            collection_id TEXT NOT NULL,
+            date_added BIGINT NOT NULL,
+            ref_id TEXT NOT NULL,
+            PRIMARY KEY (collection_id, date_added, ref_id))",
+            // Observable values (addresses, domains, URLs, hashes) each object mentions, normalised:
+            // the correlation index, looked up by value, filtered by the same access rule.
+            "CREATE TABLE stix_values (
+            value TEXT NOT NULL,
+            collection_id TEXT NOT NULL,
+            date_added BIGINT NOT NULL,
+            PRIMARY KEY (value, collection_id, date_added))",
+            "CREATE TABLE taxii_status (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created BIGINT NOT NULL)",
+            "CREATE TABLE feeds (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            config TEXT NOT NULL,
+            cursor TEXT,
+            last_run BIGINT,
+            last_error TEXT,
+            created BIGINT NOT NULL)",
+        ],
+    ),
+];
 
 impl Store {
     /// Connect to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`) and bring
@@ -128,7 +233,7 @@ impl Store {
         // One SQLite connection: writers serialise anyway, and an in-memory database is per connection.
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, passwords: Default::default() };
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA foreign_keys = ON").execute(&store.pool).await?;
         }

@@ -7,10 +7,37 @@ use sqlx::Row;
 
 use crate::{exists_or, new_id, now_us, opt_string, Error, Result, Store};
 
+/// A member organisation, or the nexus operator itself (whose users are admins and analysts and
+/// whose intelligence is the nexus's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgKind {
+    Member,
+    Operator,
+}
+
+impl OrgKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Member => "member",
+            OrgKind::Operator => "operator",
+        }
+    }
+
+    fn parse(s: &str) -> Result<OrgKind> {
+        match s {
+            "member" => Ok(OrgKind::Member),
+            "operator" => Ok(OrgKind::Operator),
+            _ => Err(Error::Invalid(format!("stored organisation kind {s:?}"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Org {
     pub id: String,
     pub name: String,
+    pub kind: OrgKind,
     pub created: i64,
     /// Where alerts are POSTed, if the member gave an endpoint.
     pub webhook_url: Option<String>,
@@ -29,16 +56,17 @@ fn org_of(r: &AnyRow) -> Result<Org> {
     Ok(Org {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
+        kind: OrgKind::parse(&r.try_get::<String, _>("kind")?)?,
         created: r.try_get("created")?,
         webhook_url: opt_string(r, "webhook_url")?,
         webhook_key_version: r.try_get("webhook_key_version")?,
     })
 }
 
-const ORG_COLS: &str = "id, name, created, webhook_url, webhook_key_version";
+const ORG_COLS: &str = "id, name, kind, created, webhook_url, webhook_key_version";
 
-/// Organisation names are short identifiers: they appear in URLs, alerts and file names.
-fn valid_org_name(name: &str) -> bool {
+/// Organisation and user names are short identifiers: they appear in URLs, alerts and file names.
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -46,16 +74,27 @@ fn valid_org_name(name: &str) -> bool {
 
 impl Store {
     pub async fn add_org(&self, name: &str) -> Result<Org> {
-        if !valid_org_name(name) {
+        self.add_org_of_kind(name, OrgKind::Member).await
+    }
+
+    pub async fn add_org_of_kind(&self, name: &str, kind: OrgKind) -> Result<Org> {
+        if !valid_name(name) {
             return Err(Error::Invalid(format!(
                 "organisation name {name:?}: use 1-64 characters from A-Z a-z 0-9 - _ ."
             )));
         }
-        let org =
-            Org { id: new_id(), name: name.to_string(), created: now_us(), webhook_url: None, webhook_key_version: 0 };
-        sqlx::query("INSERT INTO orgs (id, name, created, webhook_key_version) VALUES ($1, $2, $3, 0)")
+        let org = Org {
+            id: new_id(),
+            name: name.to_string(),
+            kind,
+            created: now_us(),
+            webhook_url: None,
+            webhook_key_version: 0,
+        };
+        sqlx::query("INSERT INTO orgs (id, name, kind, created, webhook_key_version) VALUES ($1, $2, $3, $4, 0)")
             .bind(&org.id)
             .bind(&org.name)
+            .bind(kind.as_str())
             .bind(org.created)
             .execute(&self.pool)
             .await

@@ -45,12 +45,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Synthesize a day of darknet traffic, ingest it and print a first look at the lake.
-    Demo {
-        /// Packets to synthesize.
-        #[arg(long, default_value_t = 1_000_000)]
-        packets: u64,
-    },
+    /// The whole nexus on this machine: a synthesized week of darknet traffic and members' logs,
+    /// ingested, analysed, alerted on and published, then the dashboard on 127.0.0.1:8080.
+    Demo(cmd::demo::DemoArgs),
     /// Read sensor data into the lake.
     #[command(subcommand)]
     Ingest(IngestCmd),
@@ -107,6 +104,20 @@ pub enum Cmd {
     /// Member alerts: raise them from the findings, list, acknowledge, deliver by webhook.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Users of the nexus and of member organisations (web UI, TAXII, API).
+    #[command(subcommand)]
+    User(cmd::hub::UserCmd),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(cmd::hub::TokenCmd),
+    /// Threat intelligence: collections, publishing findings as STIX, posting, exports, correlation.
+    #[command(subcommand)]
+    Intel(cmd::hub::IntelCmd),
+    /// External intelligence feeds (TAXII 2.1 collections, MISP feeds) pulled on a schedule.
+    #[command(subcommand)]
+    Feed(cmd::hub::FeedCmd),
+    /// Run the nexus: HTTP API, TAXII 2.1 server, web UI, and the background jobs.
+    Serve(cmd::serve::ServeArgs),
     /// Inspect and maintain the lake.
     #[command(subcommand)]
     Lake(LakeCmd),
@@ -275,6 +286,9 @@ pub enum OrgCmd {
     /// Register an organisation.
     Add {
         name: String,
+        /// The nexus operator's own organisation (its users are admins and analysts).
+        #[arg(long)]
+        operator: bool,
         /// Address space (repeatable), e.g. 192.0.2.0/24.
         #[arg(long = "prefix")]
         prefixes: Vec<Ipv4Net>,
@@ -510,7 +524,7 @@ pub enum CaptureFormatArg {
     Pcapng,
 }
 
-fn parse_duration(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
     parse_duration_secs(s).ok_or_else(|| format!("{s:?} is not a duration like 90s, 15m, 6h, 30d or 2w"))
 }
 
@@ -562,8 +576,9 @@ fn webhook_key(cli: &Cli) -> anyhow::Result<cynex_analysis::webhook::WebhookKey>
 async fn org_cmd(cli: &Cli, c: &OrgCmd, out: &mut dyn Write) -> anyhow::Result<()> {
     let store = open_store(&cli.data, cli.db.as_deref()).await?;
     match c {
-        OrgCmd::Add { name, prefixes, webhook } => {
-            members::org_add(&store, name, prefixes, webhook.as_deref(), &webhook_key(cli)?, out).await?
+        OrgCmd::Add { name, operator, prefixes, webhook } => {
+            let kind = if *operator { cynex_store::OrgKind::Operator } else { cynex_store::OrgKind::Member };
+            members::org_add(&store, name, kind, prefixes, webhook.as_deref(), &webhook_key(cli)?, out).await?
         }
         OrgCmd::List { json } => members::org_list(&store, *json, out).await?,
         OrgCmd::Rm { name } => {
@@ -674,7 +689,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.cmd {
-        Cmd::Demo { packets } => cmd::demo::run(&cli.data, cli.db.as_deref(), *packets, &mut out)?,
+        Cmd::Demo(a) => cmd::demo::run(&cli.data, cli.db.as_deref(), a, &mut out)?,
         Cmd::Ingest(IngestCmd::Pcap(a)) => {
             let lake = lake_of(&cli)?;
             let mut writer = WriterOptions::default();
@@ -690,7 +705,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             let rep = cmd::ingest::ingest_pcap(&lake, &a.paths, &opts)?;
-            writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
+            writeln!(out, "{}", cmd::ingest::summary(&rep, lake.root(), &opts.sensor))?;
             if rep.unreadable() > 0 {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
             }
@@ -719,7 +734,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 cmd::ingest::ingest(&lake, &a.paths, &opts, format, a.org.as_deref())?
             };
-            writeln!(out, "{}", rep.summary(lake.root(), &opts.sensor))?;
+            writeln!(out, "{}", cmd::ingest::summary(&rep, lake.root(), &opts.sensor))?;
             if rep.unreadable() > 0 {
                 return Ok(ExitCode::from(EXIT_UNREADABLE_INPUT));
             }
@@ -797,6 +812,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = cmd::report::build(&lake_of(&cli)?, scope, *from, *to)?;
             cmd::report::write(&r, path, &mut out)?;
         }
+        Cmd::User(c) => block_on(async {
+            let store = open_store(&cli.data, cli.db.as_deref()).await?;
+            let r = cmd::hub::user_cmd(&store, c, &mut out).await;
+            store.close().await;
+            r
+        })?,
+        Cmd::Token(c) => block_on(async {
+            let store = open_store(&cli.data, cli.db.as_deref()).await?;
+            let r = cmd::hub::token_cmd(&store, c, &mut out).await;
+            store.close().await;
+            r
+        })?,
+        Cmd::Intel(c) => {
+            let lake = lake_of(&cli)?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
+                let store = open_store(&cli.data, cli.db.as_deref()).await?;
+                let hub = cynex_intel::Hub::new(store.clone());
+                let r = cmd::hub::intel_cmd(&hub, &lake, c, &mut out).await;
+                store.close().await;
+                r
+            })?
+        }
+        Cmd::Feed(c) => block_on(async {
+            let store = open_store(&cli.data, cli.db.as_deref()).await?;
+            let hub = cynex_intel::Hub::new(store.clone());
+            let r = cmd::hub::feed_cmd(&hub, c, &mut out).await;
+            store.close().await;
+            r
+        })?,
+        Cmd::Serve(a) => cmd::serve::run(cmd::serve::config_of(a, &cli.data), cli.db.as_deref(), &mut out)?,
         Cmd::Lake(LakeCmd::Stats { format }) => cmd::lake::stats(&lake_of(&cli)?, *format, &mut out)?,
         Cmd::Lake(LakeCmd::Compact { target_mb }) => cmd::lake::compact(&lake_of(&cli)?, *target_mb, &mut out)?,
         Cmd::Lake(LakeCmd::Prune { older_than }) => cmd::lake::prune(&lake_of(&cli)?, *older_than, &mut out)?,

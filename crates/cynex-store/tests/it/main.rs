@@ -2,6 +2,8 @@
 //! (`CYNEX_TEST_PG`, default the local server that `scripts/setup` installs and starts).
 
 mod alerts;
+mod auth;
+mod intel;
 mod orgs;
 
 use cynex_store::Store;

@@ -20,8 +20,8 @@ use cynex_lake::{Lake, SourceProgress, WriterOptions};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::ingest::{detect, write_decoded, InputFormat};
 use crate::output::{bytes, thousands};
+use cynex_ingest::pipeline::{detect, write_decoded, InputFormat};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")

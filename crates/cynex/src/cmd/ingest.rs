@@ -1,645 +1,65 @@
-//! `cynex ingest pcap|eve`: read captures or logs, decode, write `packets`/`events` and
-//! `quarantine`, commit with each input's progress so that a re-run is a no-op and an
-//! interrupted run resumes exactly.
+//! `cynex ingest pcap|eve|zeek|cowrie|auto`: the ingest pipeline of `cynex_ingest::pipeline` with
+//! a progress bar and a closing summary.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::Context;
-use cynex_ingest::input::{self, Compression};
-use cynex_ingest::pcap::{CaptureReader, PcapSource};
-use cynex_ingest::{QuarantineColumns, QuarantineRecord};
-use cynex_lake::{Lake, SourceProgress, Transaction, WriterOptions};
-use cynex_model::Table;
+use cynex_lake::Lake;
+
+pub use cynex_ingest::pipeline::{
+    detect, ingest, ingest_pcap, FileReport, FileStatus, FollowOptions, IngestOptions, IngestReport, InputFormat,
+};
 
 use crate::output::{bytes, thousands};
 
-#[derive(Debug, Clone)]
-pub struct IngestOptions {
-    pub sensor: String,
-    pub writer: WriterOptions,
-    /// Rows per record batch.
-    pub batch_rows: usize,
-    /// Commit at least this often (packets), so an interruption loses little work.
-    pub commit_every: u64,
-    /// Show a progress bar on stderr (only when it is a terminal).
-    pub progress: bool,
-    /// How many bad records to describe per file on stderr (all are in quarantine).
-    pub max_warnings: usize,
-    /// The inputs are still being written: leave an unfinished last record for the next pass.
-    pub follow: bool,
-}
-
-impl Default for IngestOptions {
-    fn default() -> Self {
-        Self {
-            sensor: "default".into(),
-            writer: WriterOptions::default(),
-            batch_rows: 65_536,
-            commit_every: 8_000_000,
-            progress: true,
-            max_warnings: 10,
-            follow: false,
-        }
+/// The closing summary: inputs, records read = written + quarantined, volume and rate, files.
+pub fn summary(r: &IngestReport, lake: &Path, sensor: &str) -> String {
+    let n = |s: FileStatus| {
+        r.files.iter().filter(|f| std::mem::discriminant(&f.status) == std::mem::discriminant(&s)).count()
+    };
+    let mut out = format!(
+        "ingested {} of {} input(s) into {} (sensor {sensor})",
+        n(FileStatus::Ingested) + n(FileStatus::Resumed),
+        r.files.len() + r.path_errors.len(),
+        lake.display()
+    );
+    let skipped = n(FileStatus::AlreadyIngested);
+    if skipped > 0 {
+        out += &format!(", {skipped} already in the lake");
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileStatus {
-    Ingested,
-    /// Resumed after an earlier run committed part of it.
-    Resumed,
-    AlreadyIngested,
-    Unreadable(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct FileReport {
-    pub path: PathBuf,
-    pub status: FileStatus,
-    pub read: u64,
-    pub written: u64,
-    pub quarantined: u64,
-    /// Decompressed bytes read.
-    pub bytes: u64,
-    pub fixed_timestamps: u64,
-}
-
-impl FileReport {
-    fn new(path: &Path, status: FileStatus) -> Self {
-        FileReport {
-            path: path.to_path_buf(),
-            status,
-            read: 0,
-            written: 0,
-            quarantined: 0,
-            bytes: 0,
-            fixed_timestamps: 0,
-        }
+    if r.unreadable() > 0 {
+        out += &format!(", {} unreadable", r.unreadable());
     }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct IngestReport {
-    pub files: Vec<FileReport>,
-    /// Paths that could not even be listed or opened.
-    pub path_errors: Vec<String>,
-    pub seconds: f64,
-    pub parquet_files: usize,
-    pub parquet_bytes: u64,
-    pub commits: u64,
-    /// The rows written are log events (not packets).
-    pub events: bool,
-}
-
-impl IngestReport {
-    /// What the rows are: packets or events.
-    fn unit(&self) -> &'static str {
-        if self.events {
-            "events"
-        } else {
-            "packets"
-        }
-    }
-
-    pub fn read(&self) -> u64 {
-        self.files.iter().map(|f| f.read).sum()
-    }
-    pub fn written(&self) -> u64 {
-        self.files.iter().map(|f| f.written).sum()
-    }
-    pub fn quarantined(&self) -> u64 {
-        self.files.iter().map(|f| f.quarantined).sum()
-    }
-    pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
-    }
-    /// Inputs that could not be read at all (the command then exits non-zero).
-    pub fn unreadable(&self) -> usize {
-        self.path_errors.len() + self.files.iter().filter(|f| matches!(f.status, FileStatus::Unreadable(_))).count()
-    }
-
-    /// The closing summary.
-    pub fn summary(&self, lake: &Path, sensor: &str) -> String {
-        let n = |s: FileStatus| {
-            self.files.iter().filter(|f| std::mem::discriminant(&f.status) == std::mem::discriminant(&s)).count()
+    let secs = r.seconds.max(1e-9);
+    out += &format!(
+        "\n  read {} records: {} {} written, {} quarantined\n  {} in {:.2} s: {:.2} M {}/s, {}/s",
+        thousands(r.read()),
+        thousands(r.written()),
+        r.unit(),
+        thousands(r.quarantined()),
+        bytes(r.bytes()),
+        r.seconds,
+        r.written() as f64 / secs / 1e6,
+        r.unit(),
+        bytes((r.bytes() as f64 / secs) as u64),
+    );
+    if r.parquet_files > 0 {
+        // Per row only when rows were written (quarantine-only runs write files too).
+        let per_row = match r.written() {
+            0 => String::new(),
+            n => format!(" ({:.1} bytes/{})", r.parquet_bytes as f64 / n as f64, r.unit().trim_end_matches('s')),
         };
-        let mut out = format!(
-            "ingested {} of {} input(s) into {} (sensor {sensor})",
-            n(FileStatus::Ingested) + n(FileStatus::Resumed),
-            self.files.len() + self.path_errors.len(),
-            lake.display()
-        );
-        let skipped = n(FileStatus::AlreadyIngested);
-        if skipped > 0 {
-            out += &format!(", {skipped} already in the lake");
-        }
-        if self.unreadable() > 0 {
-            out += &format!(", {} unreadable", self.unreadable());
-        }
-        let secs = self.seconds.max(1e-9);
         out += &format!(
-            "\n  read {} records: {} {} written, {} quarantined\n  {} in {:.2} s: {:.2} M {}/s, {}/s",
-            thousands(self.read()),
-            thousands(self.written()),
-            self.unit(),
-            thousands(self.quarantined()),
-            bytes(self.bytes()),
-            self.seconds,
-            self.written() as f64 / secs / 1e6,
-            self.unit(),
-            bytes((self.bytes() as f64 / secs) as u64),
+            "\n  wrote {} Parquet file(s), {}{per_row} in {} commit(s)",
+            r.parquet_files,
+            bytes(r.parquet_bytes),
+            r.commits
         );
-        if self.parquet_files > 0 {
-            // Per row only when rows were written (quarantine-only runs write files too).
-            let per_row = match self.written() {
-                0 => String::new(),
-                n => format!(
-                    " ({:.1} bytes/{})",
-                    self.parquet_bytes as f64 / n as f64,
-                    self.unit().trim_end_matches('s')
-                ),
-            };
-            out += &format!(
-                "\n  wrote {} Parquet file(s), {}{per_row} in {} commit(s)",
-                self.parquet_files,
-                bytes(self.parquet_bytes),
-                self.commits
-            );
-        }
-        out
     }
+    out
 }
 
-fn quarantine_batch(recs: &[QuarantineRecord]) -> anyhow::Result<datafusion::arrow::array::RecordBatch> {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
-    let mut q = QuarantineColumns::default();
-    for r in recs {
-        q.append(now, r);
-    }
-    Ok(q.finish()?)
-}
-
-/// Rows per batch of log events (see `Ctx::log_file`).
-const LOG_BATCH_ROWS: usize = 16 << 10;
-
-/// Write decoded log events and their quarantined records.
-pub(crate) fn write_decoded(tx: &mut Transaction, d: &cynex_ingest::records::Decoded) -> anyhow::Result<()> {
-    if !d.events.is_empty() {
-        let mut cols = cynex_model::event::EventColumns::default();
-        for e in &d.events {
-            cols.append(e);
-        }
-        tx.write(Table::Events, cols.finish()?)?;
-    }
-    if !d.quarantine.is_empty() {
-        tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?)?;
-    }
-    Ok(())
-}
-
-struct Ctx<'a> {
-    lake: &'a Lake,
-    tx: Transaction,
-    opts: &'a IngestOptions,
-    report: IngestReport,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Ctx<'_> {
-    fn commit(&mut self, progress: SourceProgress) -> anyhow::Result<()> {
-        let info = self.tx.commit("ingest", vec![progress]).context("committing to the lake")?;
-        self.report.parquet_files += info.files;
-        self.report.parquet_bytes += info.bytes;
-        if info.seq > 0 {
-            self.report.commits += 1;
-        }
-        Ok(())
-    }
-
-    fn warn(&self, shown: &mut usize, q: &QuarantineRecord) {
-        if *shown < self.opts.max_warnings {
-            let msg = format!("warning: quarantined {q}");
-            match &self.bar {
-                Some(b) => b.println(msg),
-                None => eprintln!("{msg}"),
-            }
-        }
-        *shown += 1;
-    }
-
-    /// Open `path` and find where to resume it from its committed progress. `Err(report)` when
-    /// there is nothing to read: unreadable, or complete and not grown since.
-    fn start(&self, path: &Path, format: &str) -> anyhow::Result<Result<Started, FileReport>> {
-        let shown_path = path.display().to_string();
-        let mut rep = FileReport::new(path, FileStatus::Ingested);
-        let sensor = self.opts.sensor.clone();
-        let ((id, prefix_len, prior), opened) = match self.identify(path, &sensor)? {
-            Ok(x) => match input::open(path) {
-                Ok(o) => (x, o),
-                Err(e) => {
-                    rep.status = FileStatus::Unreadable(e.to_string());
-                    return Ok(Err(rep));
-                }
-            },
-            Err(e) => {
-                rep.status = FileStatus::Unreadable(e.to_string());
-                return Ok(Err(rep));
-            }
-        };
-        if let Some(p) = &prior {
-            // A complete plain file that has not grown, or any complete compressed file, is done.
-            if p.complete && (opened.compression != Compression::None || opened.file_len <= p.offset) {
-                rep.status = match &p.error {
-                    Some(e) => FileStatus::Unreadable(format!("{e} (recorded by an earlier run)")),
-                    None => FileStatus::AlreadyIngested,
-                };
-                return Ok(Err(rep));
-            }
-        }
-        let resume_from = prior.as_ref().map_or(0, |p| p.offset);
-        if resume_from > 0 {
-            rep.status = FileStatus::Resumed;
-        }
-        let base = prior.unwrap_or(SourceProgress {
-            id,
-            sensor,
-            format: format.into(),
-            path: shown_path.clone(),
-            prefix_len: (prefix_len < input::IDENTITY_PREFIX).then_some(prefix_len as u64),
-            ..Default::default()
-        });
-        Ok(Ok(Started { shown_path, opened, base, resume_from, rep }))
-    }
-
-    /// The input's identity and its committed progress. An input first seen when it was shorter
-    /// than the identity prefix is recognised by hashing as many bytes as it had then, so a
-    /// small log that grows is resumed, not read again. `Ok(Err)` when the file cannot be read.
-    #[allow(clippy::type_complexity)]
-    fn identify(
-        &self,
-        path: &Path,
-        sensor: &str,
-    ) -> anyhow::Result<Result<(String, usize, Option<SourceProgress>), cynex_ingest::Error>> {
-        let (id, n) = match input::identity_of_prefix(path, input::IDENTITY_PREFIX) {
-            Ok(x) => x,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Some(p) = self.lake.source_progress(sensor, &id)? {
-            return Ok(Ok((id, n, Some(p))));
-        }
-        // Only the same file (or its rotated copy) can be an earlier, shorter state of this one:
-        // two logs that merely start alike must not be taken for each other.
-        let shown = path.display().to_string();
-        let same_file = |recorded: &str| shown == recorded || shown.starts_with(&format!("{recorded}."));
-        let short = self.lake.sources_where(|p| {
-            p.sensor == sensor && p.prefix_len.is_some_and(|l| l > 0 && (l as usize) < n) && same_file(&p.path)
-        })?;
-        let mut lens: Vec<u64> = short.iter().filter_map(|p| p.prefix_len).collect();
-        lens.sort_unstable();
-        lens.dedup();
-        for len in lens {
-            let (h, m) = match input::identity_of_prefix(path, len as usize) {
-                Ok(x) => x,
-                Err(e) => return Ok(Err(e)),
-            };
-            if let Some(p) = short.iter().find(|p| p.id == h && p.prefix_len == Some(len)) {
-                return Ok(Ok((h, m, Some(p.clone()))));
-            }
-        }
-        Ok(Ok((id, n, None)))
-    }
-
-    fn file(&mut self, path: &Path) -> anyhow::Result<FileReport> {
-        let Started { shown_path, opened, base, resume_from, mut rep } = match self.start(path, "pcap")? {
-            Ok(s) => s,
-            Err(done) => return Ok(done),
-        };
-        let reader = match CaptureReader::new(opened.reader, &shown_path) {
-            Ok(r) => r,
-            Err(e) => {
-                // Keep what we could read in quarantine, and remember the verdict.
-                let q = QuarantineRecord::new(
-                    "pcap",
-                    &shown_path,
-                    0,
-                    format!("not a readable capture: {}", e.reason),
-                    &e.head,
-                );
-                self.tx.write(Table::Quarantine, quarantine_batch(std::slice::from_ref(&q))?)?;
-                rep.read = 1;
-                rep.quarantined = 1;
-                rep.bytes = e.head.len() as u64;
-                self.commit(SourceProgress {
-                    offset: opened.file_len,
-                    complete: true,
-                    read: 1,
-                    quarantined: 1,
-                    error: Some(e.reason.clone()),
-                    path: shown_path.clone(),
-                    ..base
-                })?;
-                rep.status = FileStatus::Unreadable(e.reason);
-                return Ok(rep);
-            }
-        };
-        let batch_rows = self.opts.batch_rows.min(self.opts.commit_every as usize).max(1);
-        let mut src = PcapSource::new(reader, &shown_path, batch_rows, resume_from);
-        let mut since_commit = 0u64;
-        let mut shown = 0usize;
-        let mut last_bytes = 0u64;
-        let progress = |st: cynex_ingest::pcap::SourceStats, offset: u64, complete: bool| SourceProgress {
-            offset,
-            complete,
-            read: base.read + st.read,
-            written: base.written + st.written,
-            quarantined: base.quarantined + st.quarantined,
-            path: shown_path.clone(),
-            ..base.clone()
-        };
-        while let Some(ev) = src.next_batch()? {
-            if let Some(b) = ev.packets {
-                since_commit += b.num_rows() as u64;
-                self.tx.write(Table::Packets, b)?;
-            }
-            if !ev.quarantine.is_empty() {
-                for q in &ev.quarantine {
-                    self.warn(&mut shown, q);
-                }
-                self.tx.write(Table::Quarantine, quarantine_batch(&ev.quarantine)?)?;
-            }
-            let b = src.reader().stats().bytes;
-            if let Some(bar) = &self.bar {
-                bar.inc(b - last_bytes);
-            }
-            last_bytes = b;
-            if since_commit >= self.opts.commit_every {
-                self.commit(progress(src.stats(), ev.offset, false))?;
-                since_commit = 0;
-            }
-        }
-        let st = src.stats();
-        let end = src.reader().offset();
-        self.commit(progress(st, end, true))?;
-        if shown > self.opts.max_warnings {
-            eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
-        }
-        rep.read = st.read;
-        rep.written = st.written;
-        rep.quarantined = st.quarantined;
-        rep.bytes = src.reader().stats().bytes;
-        rep.fixed_timestamps = src.reader().stats().fixed_timestamps;
-        Ok(rep)
-    }
-}
-
-impl Ctx<'_> {
-    /// Ingest one log file (Suricata EVE: JSONL or pretty-printed; Zeek: TSV or JSON) into `events`.
-    fn log_file(&mut self, path: &Path, organisation: Option<&str>, format: InputFormat) -> anyhow::Result<FileReport> {
-        use cynex_ingest::eve::{Decoded, RecordSplitter};
-        use cynex_ingest::zeek::ZeekReader;
-        let Started { shown_path, opened, base, resume_from, mut rep } = match self.start(path, format.name())? {
-            Ok(s) => s,
-            Err(done) => return Ok(done),
-        };
-        // A plain JSON log resumes by seeking to the committed offset and line (a Zeek log is
-        // re-read from the top for its headers, decoding nothing before the offset).
-        let seek_to = match base.line {
-            Some(line) if resume_from > 0 && opened.compression == Compression::None && format != InputFormat::Zeek => {
-                Some((resume_from, line))
-            }
-            _ => None,
-        };
-        let (reader, start_offset, start_line): (Box<dyn std::io::Read + Send>, u64, u64) = match seek_to {
-            Some((offset, line)) => {
-                use std::io::Seek;
-                let mut f = std::fs::File::open(path).with_context(|| format!("reopening {shown_path}"))?;
-                f.seek(std::io::SeekFrom::Start(offset)).with_context(|| format!("seeking in {shown_path}"))?;
-                (Box::new(f), offset, line)
-            }
-            None => (opened.reader, 0, 0),
-        };
-        let buffered = std::io::BufReader::with_capacity(1 << 20, reader);
-        enum Decoder<R> {
-            /// One JSON object per record, normalised by the format's own function.
-            Json(RecordSplitter<R>, fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String>),
-            Zeek(Box<ZeekReader<R>>),
-        }
-        let mut dec = match format {
-            InputFormat::Zeek => Decoder::Zeek(Box::new(
-                ZeekReader::new(buffered, &shown_path, organisation).hold_partial(self.opts.follow),
-            )),
-            _ => {
-                let split = RecordSplitter::new(buffered, start_offset, start_line).hold_partial(self.opts.follow);
-                let normalize: fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String> =
-                    if format == InputFormat::Cowrie {
-                        cynex_ingest::cowrie::normalize
-                    } else {
-                        cynex_ingest::eve::normalize
-                    };
-                Decoder::Json(split, normalize)
-            }
-        };
-        // Log events are ~50 columns with their raw record: smaller batches than packets keep the
-        // decoded rows, the Arrow builders and the batches queued for the encoders small.
-        let batch = self.opts.batch_rows.min(LOG_BATCH_ROWS).min(self.opts.commit_every as usize).max(1);
-        let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, start_offset);
-        loop {
-            let mut d = Decoded::default();
-            let more = match &mut dec {
-                Decoder::Json(split, normalize) => cynex_ingest::records::decode_json_records(
-                    split,
-                    format.name(),
-                    *normalize,
-                    &shown_path,
-                    organisation,
-                    resume_from,
-                    batch,
-                    &mut d,
-                ),
-                Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
-            }
-            .with_context(|| format!("reading {shown_path}"))?;
-            let (offset, line) = match &dec {
-                Decoder::Json(split, _) => (split.offset(), split.line()),
-                Decoder::Zeek(z) => (z.offset(), z.line()),
-            };
-            rep.read += (d.events.len() + d.quarantine.len()) as u64;
-            rep.written += d.events.len() as u64;
-            rep.quarantined += d.quarantine.len() as u64;
-            since_commit += d.events.len() as u64;
-            for q in &d.quarantine {
-                self.warn(&mut shown, q);
-            }
-            write_decoded(&mut self.tx, &d)?;
-            if let Some(bar) = &self.bar {
-                bar.inc(offset - last_offset);
-            }
-            last_offset = offset;
-            let progress = |complete: bool| SourceProgress {
-                offset,
-                complete,
-                read: base.read + rep.read,
-                written: base.written + rep.written,
-                quarantined: base.quarantined + rep.quarantined,
-                path: shown_path.clone(),
-                line: Some(line),
-                ..base.clone()
-            };
-            if !more {
-                self.commit(progress(true))?;
-                break;
-            }
-            if since_commit >= self.opts.commit_every {
-                self.commit(progress(false))?;
-                since_commit = 0;
-            }
-        }
-        if shown > self.opts.max_warnings {
-            eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
-        }
-        rep.bytes = last_offset - resume_from.min(last_offset);
-        Ok(rep)
-    }
-}
-
-/// An input opened and positioned by [`Ctx::start`].
-struct Started {
-    shown_path: String,
-    opened: input::Opened,
-    /// Its committed progress (or a fresh one), to which this run's counts are added.
-    base: SourceProgress,
-    resume_from: u64,
-    rep: FileReport,
-}
-
-/// Which decoder a command runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputFormat {
-    Pcap,
-    Eve,
-    Zeek,
-    Cowrie,
-    /// Told per file from its first bytes.
-    Auto,
-}
-
-impl InputFormat {
-    /// The name recorded in progress and quarantine.
-    pub fn name(self) -> &'static str {
-        match self {
-            InputFormat::Pcap => "pcap",
-            InputFormat::Eve => "eve",
-            InputFormat::Zeek => "zeek",
-            InputFormat::Cowrie => "cowrie",
-            InputFormat::Auto => "auto",
-        }
-    }
-}
-
-/// The format of one file, from its first (decompressed) bytes.
-pub fn detect(path: &Path) -> Result<InputFormat, String> {
-    let mut opened = input::open(path).map_err(|e| e.to_string())?;
-    let mut head = vec![0u8; 64 << 10];
-    let n = input::read_up_to(&mut opened.reader, &mut head).map_err(|e| e.to_string())?;
-    let head = &head[..n];
-    const CAPTURE_MAGICS: [[u8; 4]; 5] = [
-        [0xd4, 0xc3, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0xc3, 0xd4],
-        [0x4d, 0x3c, 0xb2, 0xa1],
-        [0xa1, 0xb2, 0x3c, 0x4d],
-        [0x0a, 0x0d, 0x0d, 0x0a],
-    ];
-    if head.len() >= 4 && CAPTURE_MAGICS.iter().any(|m| head[..4] == *m) {
-        return Ok(InputFormat::Pcap);
-    }
-    match cynex_ingest::cowrie::sniff_log(head) {
-        Some("eve") => Ok(InputFormat::Eve),
-        Some("zeek") => Ok(InputFormat::Zeek),
-        Some("cowrie") => Ok(InputFormat::Cowrie),
-        _ => Err("cannot tell the format (not a capture, EVE, Zeek or Cowrie log)".into()),
-    }
-}
-
-/// Ingest capture files and directories into the lake.
-pub fn ingest_pcap(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> anyhow::Result<IngestReport> {
-    ingest(lake, paths, opts, InputFormat::Pcap, None)
-}
-
-/// Ingest files and directories of `format` into the lake; `organisation` tags log events with
-/// the member that sent them.
-pub fn ingest(
-    lake: &Lake,
-    paths: &[PathBuf],
-    opts: &IngestOptions,
-    format: InputFormat,
-    organisation: Option<&str>,
-) -> anyhow::Result<IngestReport> {
-    let start = Instant::now();
-    let (files, errs) = input::expand_paths(paths);
-    let tx = lake.begin(&opts.sensor, opts.writer.clone())?;
-    let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {wide_msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let mut ctx = Ctx { lake, tx, opts, report: IngestReport::default(), bar };
-    ctx.report.path_errors = errs.iter().map(|e| e.to_string()).collect();
-    ctx.report.events = format != InputFormat::Pcap;
-    for e in &ctx.report.path_errors {
-        eprintln!("error: {e}");
-    }
-    for f in &files {
-        if let Some(b) = &ctx.bar {
-            b.set_message(f.display().to_string());
-        }
-        let this = match format {
-            InputFormat::Auto => detect(f),
-            other => Ok(other),
-        };
-        let rep = match this {
-            Ok(InputFormat::Pcap) => ctx.file(f)?,
-            Ok(fmt) => ctx.log_file(f, organisation, fmt)?,
-            Err(why) => FileReport::new(f, FileStatus::Unreadable(why)),
-        };
-        if let FileStatus::Unreadable(r) = &rep.status {
-            let msg = format!("error: {}: cannot read: {r}", f.display());
-            match &ctx.bar {
-                Some(b) => b.println(msg),
-                None => eprintln!("{msg}"),
-            }
-        }
-        ctx.report.files.push(rep);
-    }
-    if let Some(b) = &ctx.bar {
-        b.finish_and_clear();
-    }
-    ctx.report.seconds = start.elapsed().as_secs_f64();
-    Ok(ctx.report)
-}
-
-/// How `--follow` polls.
-#[derive(Debug, Clone)]
-pub struct FollowOptions {
-    pub poll: std::time::Duration,
-    /// Stop after this long without new records (default: follow until killed).
-    pub idle_exit: Option<std::time::Duration>,
-}
-
-/// Ingest `paths`, then keep ingesting what is appended to them, like `tail -F`: every `poll`,
-/// each input is resumed from its committed offset (a plain JSON log by seeking there). A file
-/// renamed away by rotation keeps its identity and is finished under its new name: a directory
-/// argument sees it there, and a file argument `P` also takes `P.*` siblings modified since
-/// following began. A copy-truncated file starts over as a new input. A killed follower resumes
-/// from the lake's progress with nothing lost or doubled.
+/// `--follow`: ingest, then keep ingesting what is appended, printing one line per pass that
+/// found something.
 pub fn follow(
     lake: &Lake,
     paths: &[PathBuf],
@@ -649,66 +69,19 @@ pub fn follow(
     f: &FollowOptions,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<IngestReport> {
-    let began = std::time::SystemTime::now() - f.poll;
-    let opts = IngestOptions { follow: true, progress: false, ..opts.clone() };
-    let mut total = IngestReport { events: format != InputFormat::Pcap, ..Default::default() };
-    let start = Instant::now();
-    let mut last_new = Instant::now();
-    loop {
-        let mut inputs: Vec<PathBuf> = Vec::new();
-        for p in paths {
-            if p.is_file() {
-                inputs.extend(rotated_siblings(p, began));
-            }
-            // A file missing for a moment (between rename and create) is not an error.
-            if p.exists() {
-                inputs.push(p.clone());
-            }
-        }
-        let rep = ingest(lake, &inputs, &opts, format, organisation)?;
-        let fresh: Vec<&FileReport> = rep.files.iter().filter(|r| r.read > 0).collect();
-        if !fresh.is_empty() {
-            last_new = Instant::now();
-            let (w, q): (u64, u64) = fresh.iter().fold((0, 0), |(w, q), r| (w + r.written, q + r.quarantined));
-            writeln!(
-                out,
-                "{} +{} {} ({} quarantined) from {} file(s)",
-                cynex_model::time::rfc3339_us(cynex_model::time::now_us()),
-                thousands(w),
-                total.unit(),
-                thousands(q),
-                fresh.len()
-            )?;
-            out.flush()?;
-            total.files.extend(fresh.into_iter().cloned());
-            total.parquet_files += rep.parquet_files;
-            total.parquet_bytes += rep.parquet_bytes;
-            total.commits += rep.commits;
-        }
-        if f.idle_exit.is_some_and(|d| last_new.elapsed() >= d) {
-            break;
-        }
-        std::thread::sleep(f.poll);
-    }
-    total.seconds = start.elapsed().as_secs_f64();
-    Ok(total)
-}
-
-/// Files next to `p` named `<name>.<anything>` (logrotate's `eve.json.1`, Suricata's
-/// `eve.json.<timestamp>`) modified since `since`: where a rotated file's last records are.
-fn rotated_siblings(p: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else { return Vec::new() };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    let prefix = format!("{}.", name.to_string_lossy());
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .filter(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t >= since))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    let mut line = |rep: &IngestReport| -> cynex_ingest::Result<()> {
+        let io = |e: std::io::Error| cynex_ingest::Error::Io { path: "stdout".into(), source: e };
+        writeln!(
+            out,
+            "{} +{} {} ({} quarantined) from {} file(s)",
+            cynex_model::time::rfc3339_us(cynex_model::time::now_us()),
+            thousands(rep.written()),
+            rep.unit(),
+            thousands(rep.quarantined()),
+            rep.files.len()
+        )
+        .map_err(io)?;
+        out.flush().map_err(io)
+    };
+    Ok(cynex_ingest::pipeline::follow(lake, paths, opts, format, organisation, f, &mut line)?)
 }

@@ -41,16 +41,17 @@ pub async fn open_store(data: &Path, url: Option<&str>) -> anyhow::Result<Store>
 pub async fn org_add(
     store: &Store,
     name: &str,
+    kind: cynex_store::OrgKind,
     prefixes: &[Ipv4Net],
     webhook: Option<&str>,
     key: &WebhookKey,
     w: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let org = store.add_org(name).await?;
+    let org = store.add_org_of_kind(name, kind).await?;
     for p in prefixes {
         store.add_prefix(&org.id, *p).await?;
     }
-    writeln!(w, "organisation {} created (id {})", org.name, org.id)?;
+    writeln!(w, "organisation {} created (id {}, {})", org.name, org.id, org.kind.as_str())?;
     if !prefixes.is_empty() {
         let list: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
         writeln!(w, "address space: {}", list.join(", "))?;

@@ -206,24 +206,46 @@ fn broken_pipe_is_not_an_error() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-/// The README's first command, smaller: every step runs and says what it found.
+/// The README's first command, smaller and without serving: every step runs and says what it
+/// found, the credentials it prints work, and running it again changes nothing but the passwords.
 #[test]
 fn demo_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = ok(&cynex(d, &["demo", "--packets", "100000"]));
+    let out = ok(&cynex(d, &["demo", "--packets", "100000", "--days", "2", "--no-serve"]));
     for step in [
-        "1/4 synthesizing",
-        "2/4 ingesting",
-        "IDS events from member demo-isp",
-        "3/4 analysing",
-        "alerts for member demo-isp",
-        "4/4 what the telescope saw",
-        "largest scanning campaigns",
-        "top IDS alerts reported by members",
+        "[1/7",
+        "synthesizing 2 days",
+        "IDS events (demo-isp)",
+        "honeypot sessions (demo-univ)",
+        "[2/7",
+        "demo-darknet:",
+        "ids-isp-1:",
+        "hp-univ-1:",
+        "[3/7",
+        "[4/7",
+        "alerts for demo-isp",
+        "[5/7",
+        "scanner indicators",
+        "[6/7",
         "report.html",
+        "log in with",
+        "operator",
+        "isp",
+        "univ",
     ] {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");
     }
     assert!(d.join("demo/report.html").exists());
+    let pw = |out: &str, user: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(user).map(|r| r.split_whitespace().next().unwrap().to_string()))
+            .unwrap()
+    };
+    let first = pw(&out, "isp ");
+    let again = ok(&cynex(d, &["demo", "--packets", "100000", "--days", "2", "--no-serve"]));
+    assert_ne!(pw(&again, "isp "), first, "a new password each run");
+    assert!(again.contains("(0 objects new or versioned)"), "publishing again adds nothing:\n{again}");
+    let users = ok(&cynex(d, &["user", "list"]));
+    assert_eq!(users.matches("demo-").count(), 2, "{users}");
 }

@@ -2,6 +2,7 @@
 //! kill and resume, bad input, and DuckDB reading the same lake.
 
 mod analysis;
+mod browser;
 mod bus;
 mod cli;
 mod eve;
@@ -9,6 +10,7 @@ mod follow;
 mod interop;
 mod members;
 mod realtools;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
