@@ -382,10 +382,14 @@ impl Sql {
 
     /// Row `o` is the newest (`newer = true`) or oldest shown version of its object.
     fn extreme_version(&mut self, o: &str, v: &Viewer, newest: bool) -> &mut Self {
-        let cmp = if newest { ">" } else { "<" };
+        let (cmp, eq) = if newest { (">", ">=") } else { ("<", "<=") };
+        // The bound on version_us comes first and alone, so both engines search the
+        // (collection_id, id, version_us) index; an OR at the top made SQLite scan every earlier
+        // object of the collection for each row (pages got slower with depth).
         self.text(&format!(
             "NOT EXISTS (SELECT 1 FROM stix_objects n WHERE n.collection_id = {o}.collection_id AND n.id = {o}.id \
-             AND (n.version_us {cmp} {o}.version_us OR (n.version_us = {o}.version_us AND n.date_added < {o}.date_added)) AND "
+             AND n.version_us {eq} {o}.version_us \
+             AND (n.version_us {cmp} {o}.version_us OR n.date_added < {o}.date_added) AND "
         ));
         self.shown("n", v).text(")")
     }

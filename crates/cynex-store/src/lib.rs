@@ -216,6 +216,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             created BIGINT NOT NULL)",
         ],
     ),
+    (
+        3,
+        &[
+            // "Is this the latest (or first) version?" is asked for every object of a page.
+            "CREATE INDEX stix_objects_versions ON stix_objects (collection_id, id, version_us, date_added)",
+        ],
+    ),
 ];
 
 impl Store {
