@@ -293,7 +293,7 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
             "type": "observed-data", "spec_version": "2.1", "id": od_id, "created": t0, "modified": t0,
             "created_by_ref": nexus_id, "first_observed": format_ms(s.first), "last_observed": format_ms(s.last),
             "number_observed": s.events.clamp(1, 999_999_999), "object_refs": [sco_id],
-            "object_marking_refs": [marking], "x_cynex_packets": s.packets, "x_cynex_ports": ports,
+            "object_marking_refs": [marking], "x_cynex_packets": s.packets,
         });
         let ind_id = cynex_id("indicator", &format!("scanner:{ip_s}"));
         let what = if member.is_some() {
@@ -307,16 +307,22 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
             "type": "indicator", "spec_version": "2.1", "id": ind_id, "created": t0, "modified": t0,
             "created_by_ref": nexus_id, "name": format!("{what} {ip_s}"),
             "description": format!(
-                "{ip_s} sent {} packets to the darknet in {} scan events on {} between {} and {}{}.",
-                s.packets, s.events, ports.join(", "), format_ms(s.first), format_ms(s.last),
+                "{ip_s} sent {} packets to the darknet{} between {} and {}{}.",
+                s.packets,
+                if ports.is_empty() { String::new() } else { format!(" in {} scan events on {}", s.events, ports.join(", ")) },
+                format_ms(s.first), format_ms(s.last),
                 tool.map(|t| format!("; its probes carry the fingerprint of {t}")).unwrap_or_default()
             ),
             "indicator_types": [if member.is_some() { "compromised" } else { "malicious-activity" }],
             "pattern": format!("[ipv4-addr:value = '{ip_s}']"), "pattern_type": "stix", "pattern_version": "2.1",
             "valid_from": format_ms(s.first), "valid_until": format_ms(s.last + opts.validity_us),
             "labels": labels, "confidence": if tool.is_some() { 85 } else { 70 },
-            "object_marking_refs": [marking], "x_cynex_ports": ports, "x_cynex_packets": s.packets,
+            "object_marking_refs": [marking], "x_cynex_packets": s.packets,
         });
+        if !ports.is_empty() {
+            ind["x_cynex_ports"] = json!(ports);
+            od["x_cynex_ports"] = json!(ports);
+        }
         for (k, v) in [
             ("x_cynex_country", s.country.clone().map(Value::from)),
             ("x_cynex_asn", s.asn.map(Value::from)),

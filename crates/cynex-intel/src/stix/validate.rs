@@ -86,10 +86,8 @@ impl V {
                 None
             }
             None => None,
-            Some(Value::Array(a)) if a.is_empty() => {
-                self.err(key, "must not be an empty list (omit it instead)");
-                None
-            }
+            // Reported by `null_free`, which checks every list.
+            Some(Value::Array(a)) if a.is_empty() => None,
             Some(Value::Array(a)) => Some(a),
             Some(_) => {
                 self.err(key, "must be a list");
@@ -197,9 +195,11 @@ fn valid_property_name(k: &str) -> bool {
 /// Properties the spec defines on some object (so a name check does not flag them).
 const SHORT_NAMES: &[&str] = &["id", "key", "pid", "cwd", "url", "lang", "body", "name", "path", "type", "size"];
 
+/// STIX 2.1 §3.1 forbids null values and empty lists anywhere, custom properties included.
 fn null_free(v: &Value, path: &str, p: &mut V) {
     match v {
         Value::Null => p.err(path, "null is not allowed (omit the property)"),
+        Value::Array(a) if a.is_empty() => p.err(path, "must not be an empty list (omit it instead)"),
         Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| null_free(x, &format!("{path}[{i}]"), p)),
         Value::Object(m) => m.iter().for_each(|(k, x)| null_free(x, &format!("{path}.{k}"), p)),
         _ => {}
@@ -619,8 +619,12 @@ mod tests {
         v["object_marking_refs"] = json!(["identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"]);
         v["Bad-Name"] = json!(1);
         v["valid_until"] = json!("2015-01-01T00:00:00Z");
+        v["x_acme_ports"] = json!([]);
+        v["x_acme_nested"] = json!({"k": []});
         let p = problems(v);
         for want in [
+            "x_acme_ports: must not be an empty list",
+            "x_acme_nested.k: must not be an empty list",
             "modified: must not be earlier than created",
             "confidence: 101 is outside 0..=100",
             "labels: must not be an empty list",
