@@ -34,6 +34,8 @@ pub enum Error {
     /// Writing what was decoded failed (the lake, or building its rows).
     #[error("{0}")]
     Pipeline(String),
+    #[error(transparent)]
+    Bus(#[from] bus::BusError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

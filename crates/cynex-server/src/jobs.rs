@@ -7,12 +7,16 @@
 //! 4. publishing the findings as intelligence;
 //! 5. feeds that are due.
 //!
+//! Beside the rounds, [`run_bus`] consumes the NATS JetStream sensor bus continuously (when
+//! `cynex serve --bus` names one), sharing the durable consumer with any `cynex ingest bus`.
+//!
 //! Each step is idempotent (the lake's progress, the alert links, deterministic STIX ids), so a
 //! round interrupted by a crash or a shutdown is simply done again. A failing step is logged and
 //! counted and does not stop the others or the next round.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cynex_analysis::webhook::{deliver_due, DeliverOptions, WebhookKey};
@@ -33,6 +37,8 @@ pub struct JobsConfig {
     pub publish: bool,
     /// Stream new packets to the live view.
     pub live: bool,
+    /// Consume this sensor bus into the lake.
+    pub bus: Option<cynex_ingest::bus::ConsumeOptions>,
 }
 
 impl Default for JobsConfig {
@@ -44,6 +50,7 @@ impl Default for JobsConfig {
             scope: "all".into(),
             publish: true,
             live: true,
+            bus: None,
         }
     }
 }
@@ -247,5 +254,37 @@ pub async fn run(st: AppState, cfg: JobsConfig) {
         );
         st.ready.store(true, Ordering::Relaxed);
         tokio::time::sleep(cfg.interval).await;
+    }
+}
+
+/// Consume the sensor bus until `stop` is set, reconnecting with backoff (1 s doubling to 60 s)
+/// when the bus is unreachable. Each chunk is committed before it is acknowledged, so stopping or
+/// crashing at any point loses nothing and doubles nothing.
+pub async fn run_bus(st: AppState, opts: cynex_ingest::bus::ConsumeOptions, stop: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        let m = Arc::clone(&st.metrics);
+        let mut on_batch = move |b: &cynex_ingest::bus::ConsumeReport| {
+            m.bus_messages.add(b.messages);
+            m.bus_duplicates.add(b.duplicates);
+            m.bus_bad_messages.add(b.bad_messages);
+            m.bus_events_written.add(b.events);
+            m.bus_quarantined.add(b.quarantined);
+        };
+        match cynex_ingest::bus::consume(&st.lake, &opts, &stop, &mut on_batch).await {
+            Ok(r) => {
+                tracing::info!(messages = r.messages, events = r.events, "sensor bus consumer stopped");
+                backoff = Duration::from_secs(1);
+            }
+            Err(e) => {
+                st.metrics.job_errors.inc();
+                tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "sensor bus");
+                let until = std::time::Instant::now() + backoff;
+                while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
     }
 }

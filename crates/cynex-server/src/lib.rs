@@ -174,23 +174,44 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
 }
 
-/// Serve on the configured address until `shutdown` resolves (in-flight requests finish).
+/// How long requests still in flight at shutdown may take to finish; long-lived ones (the live
+/// view's event stream) are cut after it.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serve on the configured address until `shutdown` resolves; requests in flight then get
+/// [`SHUTDOWN_GRACE`] to finish.
 pub async fn serve(st: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let cfg = Arc::clone(&st.config);
     let tcp = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| Error::Io { context: format!("listening on {}", cfg.listen), source: e })?;
     let app = router(st);
-    match &cfg.tls {
-        Some((cert, key)) => {
-            let tls = tls::server_config(cert, key)?;
-            let l =
-                tls::TlsListener::new(tcp, tls).map_err(|e| Error::Io { context: "TLS listener".into(), source: e })?;
-            axum::serve(l, app).with_graceful_shutdown(shutdown).await
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    let grace = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::info!("shutdown: cutting the connections still open");
+    };
+    let served = async {
+        match &cfg.tls {
+            Some((cert, key)) => {
+                let tls = tls::server_config(cert, key)?;
+                let l = tls::TlsListener::new(tcp, tls)
+                    .map_err(|e| Error::Io { context: "TLS listener".into(), source: e })?;
+                axum::serve(l, app).with_graceful_shutdown(signal).await
+            }
+            None => axum::serve(tcp, app).with_graceful_shutdown(signal).await,
         }
-        None => axum::serve(tcp, app).with_graceful_shutdown(shutdown).await,
+        .map_err(|e| Error::Io { context: "serving".into(), source: e })
+    };
+    tokio::select! {
+        r = served => r,
+        () = grace => Ok(()),
     }
-    .map_err(|e| Error::Io { context: "serving".into(), source: e })
 }
 
 /// Resolves on SIGINT or SIGTERM.

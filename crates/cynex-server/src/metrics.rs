@@ -36,6 +36,11 @@ pub struct Metrics {
     pub ingest_records_quarantined: Counter,
     pub ingest_requests_refused: Counter,
     pub watch_files_ingested: Counter,
+    pub bus_messages: Counter,
+    pub bus_duplicates: Counter,
+    pub bus_bad_messages: Counter,
+    pub bus_events_written: Counter,
+    pub bus_quarantined: Counter,
     pub analysis_runs: Counter,
     pub analysis_packets: Counter,
     pub analysis_findings: Counter,
@@ -51,7 +56,7 @@ pub struct Metrics {
 impl Metrics {
     /// The Prometheus exposition of every counter.
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &Counter); 22] = [
+        let rows: [(&str, &str, &str, &Counter); 27] = [
             ("cynex_http_requests_total", "HTTP requests served", "", &self.http_requests),
             ("cynex_http_responses_total", "HTTP error responses by class", "class=\"4xx\"", &self.http_errors_4xx),
             ("cynex_http_responses_total", "", "class=\"5xx\"", &self.http_errors_5xx),
@@ -84,6 +89,11 @@ impl Metrics {
                 "",
                 &self.watch_files_ingested,
             ),
+            ("cynex_bus_messages_total", "Sensor-bus messages consumed", "outcome=\"received\"", &self.bus_messages),
+            ("cynex_bus_messages_total", "", "outcome=\"duplicate\"", &self.bus_duplicates),
+            ("cynex_bus_messages_total", "", "outcome=\"not_a_chunk\"", &self.bus_bad_messages),
+            ("cynex_bus_records_total", "Sensor-bus records", "outcome=\"written\"", &self.bus_events_written),
+            ("cynex_bus_records_total", "", "outcome=\"quarantined\"", &self.bus_quarantined),
             ("cynex_analysis_runs_total", "Incremental analysis runs", "", &self.analysis_runs),
             ("cynex_analysis_packets_total", "Packets analysed", "", &self.analysis_packets),
             ("cynex_analysis_findings_total", "Findings written", "", &self.analysis_findings),

@@ -672,7 +672,7 @@ async fn alerts_cmd(cli: &Cli, c: &AlertsCmd, out: &mut dyn Write) -> anyhow::Re
     Ok(())
 }
 
-fn bus_config(url: &str, loc: &BusLocation) -> cynex_ingest::bus::BusConfig {
+pub(crate) fn bus_config(url: &str, loc: &BusLocation) -> cynex_ingest::bus::BusConfig {
     cynex_ingest::bus::BusConfig {
         url: url.to_string(),
         stream: loc.stream.clone(),
@@ -741,7 +741,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Ingest(IngestCmd::Bus(a)) => {
             let lake = lake_of(&cli)?;
-            let opts = cmd::bus::ConsumeOptions {
+            let opts = cynex_ingest::bus::ConsumeOptions {
                 bus: bus_config(&a.from, &a.location),
                 durable: a.durable.clone(),
                 batch: a.batch.max(1),
@@ -750,7 +750,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 writer: WriterOptions::default(),
             };
             let rep = cmd::bus::consume(&lake, &opts)?;
-            writeln!(out, "{}", rep.summary(lake.root()))?;
+            writeln!(out, "{}", cmd::bus::consume_summary(&rep, lake.root()))?;
         }
         Cmd::Sensor(a) => {
             let format = match a.format.as_str() {

@@ -8,6 +8,7 @@
 //! member account.
 
 pub mod chunk;
+pub mod consume;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use async_nats::header::HeaderMap;
 use async_nats::jetstream::{self, consumer::pull, stream};
 
 pub use chunk::{decode_chunk, Chunk, Chunker};
+pub use consume::{consume, ConsumeOptions, ConsumeReport};
 
 /// Stream the sensors publish to, unless configured otherwise.
 pub const DEFAULT_STREAM: &str = "CYNEX_SENSORS";

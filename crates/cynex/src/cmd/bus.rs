@@ -1,27 +1,22 @@
 //! The sensor bus from both ends. `cynex sensor --publish` runs at a member site: it cuts logs
 //! into chunks of whole records and publishes them to NATS JetStream, remembering per input how
-//! far the stream has stored it. `cynex ingest bus --from` runs at the nexus: a durable pull
-//! consumer writes each chunk to the lake with the chunk's position as its progress, in one
-//! commit, and acknowledges only after that commit; a chunk whose position is already in the
-//! lake is acknowledged without writing. So a killed publisher or consumer resumes with nothing
-//! lost and nothing doubled, and several consumers share the work.
+//! far the stream has stored it, so a killed publisher resumes without sending a chunk twice.
+//! `cynex ingest bus --from` runs at the nexus: `cynex_ingest::bus::consume` (shared with
+//! `cynex serve --bus`) commits each chunk with its position and acknowledges after the commit.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
-use cynex_ingest::bus::{decode_chunk, BusConfig, BusRecord, Chunker};
+use cynex_ingest::bus::{BusConfig, BusRecord, Chunker, ConsumeOptions, ConsumeReport};
 use cynex_ingest::input;
-use cynex_ingest::records::Decoded;
-use cynex_ingest::QuarantineRecord;
-use cynex_lake::{Lake, SourceProgress, WriterOptions};
-use futures::StreamExt;
+use cynex_ingest::pipeline::{detect, InputFormat};
+use cynex_lake::Lake;
 use serde::{Deserialize, Serialize};
 
 use crate::output::{bytes, thousands};
-use cynex_ingest::pipeline::{detect, write_decoded, InputFormat};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
@@ -249,242 +244,24 @@ async fn publish_file(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
-pub struct ConsumeOptions {
-    pub bus: BusConfig,
-    pub durable: String,
-    /// Messages fetched (and committed together) at most per round.
-    pub batch: usize,
-    /// Stop after this long without a message (default: run until interrupted).
-    pub idle_exit: Option<Duration>,
-    /// How long JetStream waits for an acknowledgement before handing a message to another
-    /// consumer.
-    pub ack_wait: Duration,
-    pub writer: WriterOptions,
-}
-
-#[derive(Debug, Default)]
-pub struct ConsumeReport {
-    pub messages: u64,
-    /// Messages whose chunk was already in the lake (redelivered or re-published).
-    pub duplicates: u64,
-    /// Messages that are not cynex chunks (quarantined whole).
-    pub bad_messages: u64,
-    pub events: u64,
-    pub quarantined: u64,
-    pub commits: u64,
-    /// Commits lost to another consumer's commit of the same chunk (the messages are retried).
-    pub conflicts: u64,
-    pub seconds: f64,
-}
-
-impl ConsumeReport {
-    pub fn summary(&self, lake: &Path) -> String {
-        format!(
-            "consumed {} message(s) into {}: {} events written, {} quarantined, {} duplicate(s) skipped, \
-             {} not cynex chunks; {} commit(s), {} retried after a race, {:.2} s",
-            thousands(self.messages),
-            lake.display(),
-            thousands(self.events),
-            thousands(self.quarantined),
-            thousands(self.duplicates),
-            thousands(self.bad_messages),
-            self.commits,
-            self.conflicts,
-            self.seconds
-        )
-    }
-}
-
-/// Consume the bus into the lake until idle for `idle_exit` (or forever).
+/// Consume the bus into the lake until idle for `idle_exit` (or until interrupted).
 pub fn consume(lake: &Lake, opts: &ConsumeOptions) -> anyhow::Result<ConsumeReport> {
-    runtime()?.block_on(consume_async(lake, opts))
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    Ok(runtime()?.block_on(cynex_ingest::bus::consume(lake, opts, &stop, &mut |_| {}))?)
 }
 
-async fn consume_async(lake: &Lake, opts: &ConsumeOptions) -> anyhow::Result<ConsumeReport> {
-    let start = Instant::now();
-    let (client, _js, stream) = opts.bus.connect().await?;
-    let consumer = opts.bus.consumer(&stream, &opts.durable, opts.ack_wait).await?;
-    let mut rep = ConsumeReport::default();
-    let mut last_message = Instant::now();
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(opts.batch.max(1))
-            .expires(Duration::from_secs(1))
-            .messages()
-            .await
-            .map_err(|e| anyhow::anyhow!("fetching from {}: {e}", opts.bus.url))?;
-        let mut msgs = Vec::new();
-        while let Some(m) = batch.next().await {
-            match m {
-                Ok(m) => msgs.push(m),
-                Err(e) => tracing::warn!("fetching from the bus: {e}"),
-            }
-        }
-        if msgs.is_empty() {
-            if opts.idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
-                break;
-            }
-            continue;
-        }
-        last_message = Instant::now();
-        rep.messages += msgs.len() as u64;
-        let verdicts = tokio::task::block_in_place(|| write_batch(lake, opts, &msgs, &mut rep))?;
-        for (m, ok) in msgs.iter().zip(verdicts) {
-            let r = if ok {
-                m.ack().await
-            } else {
-                m.ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(500)))).await
-            };
-            if let Err(e) = r {
-                // Not acknowledged: JetStream redelivers it and the lake's progress skips it.
-                tracing::warn!("acknowledging a message: {e}");
-            }
-        }
-        client.flush().await.map_err(|e| anyhow::anyhow!("flushing acknowledgements: {e}"))?;
-    }
-    rep.seconds = start.elapsed().as_secs_f64();
-    Ok(rep)
-}
-
-/// Where a message sits in the stream, for quarantine and de-duplication.
-fn where_of(opts: &ConsumeOptions, m: &async_nats::jetstream::Message) -> String {
-    format!("nats:{}#{}", opts.bus.stream, m.info().map(|i| i.stream_sequence).unwrap_or(0))
-}
-
-/// Commit inputs that must be new. `false` when another consumer committed one of them first:
-/// nothing was committed and the messages are to be redelivered (then skipped as duplicates).
-fn commit_once(
-    tx: &mut cynex_lake::Transaction,
-    progress: Vec<SourceProgress>,
-    rep: &mut ConsumeReport,
-) -> anyhow::Result<bool> {
-    match tx.commit_new("ingest-bus", progress) {
-        Ok(_) => {
-            rep.commits += 1;
-            Ok(true)
-        }
-        Err(cynex_lake::Error::Conflict(why)) => {
-            tracing::info!("another consumer committed part of this batch first ({why}); retrying it");
-            rep.conflicts += 1;
-            Ok(false)
-        }
-        Err(e) => Err(e).context("committing to the lake"),
-    }
-}
-
-/// Sensor name under which messages that are not cynex chunks are quarantined.
-const BAD_MESSAGE_SENSOR: &str = "bus";
-
-/// Write a fetched batch, one commit per sensor; `true` for each message to acknowledge (its
-/// chunk is in the lake now or was before), `false` to have it redelivered.
-fn write_batch(
-    lake: &Lake,
-    opts: &ConsumeOptions,
-    msgs: &[async_nats::jetstream::Message],
-    rep: &mut ConsumeReport,
-) -> anyhow::Result<Vec<bool>> {
-    // Read every message first, then ask the lake once which positions it already holds.
-    let parsed: Vec<(Result<BusRecord, String>, (String, String))> = msgs
-        .iter()
-        .map(|m| {
-            let rec =
-                BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
-                    if cynex_lake::valid_sensor_name(&r.sensor) {
-                        Ok(r)
-                    } else {
-                        Err(format!("sensor name {:?} is not valid", r.sensor))
-                    }
-                });
-            let key = match &rec {
-                Ok(r) => (r.sensor.clone(), r.position_id()),
-                Err(_) => (BAD_MESSAGE_SENSOR.to_string(), format!("{} {}", where_of(opts, m), m.subject)),
-            };
-            (rec, key)
-        })
-        .collect();
-    let keys: Vec<(String, String)> = parsed.iter().map(|(_, k)| k.clone()).collect();
-    let recorded = lake.recorded(&keys)?;
-    let mut verdict = vec![false; msgs.len()];
-    let mut seen = HashSet::new();
-    // Per sensor: (message index, record) to write.
-    let mut groups: BTreeMap<String, Vec<(usize, BusRecord)>> = BTreeMap::new();
-    let mut bad: Vec<(usize, QuarantineRecord, String)> = Vec::new();
-    for (i, ((rec, key), m)) in parsed.into_iter().zip(msgs).enumerate() {
-        if recorded[i] || !seen.insert(key.clone()) {
-            rep.duplicates += 1;
-            verdict[i] = true;
-            continue;
-        }
-        match rec {
-            Ok(rec) => groups.entry(rec.sensor.clone()).or_default().push((i, rec)),
-            Err(reason) => {
-                rep.bad_messages += 1;
-                let source = format!("{} ({})", where_of(opts, m), m.subject);
-                bad.push((i, QuarantineRecord::new("bus", &source, 0, reason, &m.payload), key.1));
-            }
-        }
-    }
-    for (sensor, recs) in groups {
-        let mut tx = lake.begin(&sensor, opts.writer.clone())?;
-        let mut progress = Vec::with_capacity(recs.len());
-        let (mut events, mut quarantined) = (0, 0);
-        for (_, rec) in &recs {
-            let d = decode_chunk(&rec.format, &rec.chunk, &rec.path, rec.organisation.as_deref());
-            write_decoded(&mut tx, &d)?;
-            events += d.events.len() as u64;
-            quarantined += d.quarantine.len() as u64;
-            progress.push(SourceProgress {
-                id: rec.position_id(),
-                sensor: sensor.clone(),
-                format: rec.format.clone(),
-                path: rec.path.clone(),
-                offset: rec.chunk.end,
-                complete: true,
-                read: (d.events.len() + d.quarantine.len()) as u64,
-                written: d.events.len() as u64,
-                quarantined: d.quarantine.len() as u64,
-                error: None,
-                ..Default::default()
-            });
-        }
-        if commit_once(&mut tx, progress, rep)? {
-            rep.events += events;
-            rep.quarantined += quarantined;
-            for (i, _) in &recs {
-                verdict[*i] = true;
-            }
-        }
-    }
-    if !bad.is_empty() {
-        let mut tx = lake.begin(BAD_MESSAGE_SENSOR, opts.writer.clone())?;
-        let progress = bad
-            .iter()
-            .map(|(_, q, id)| SourceProgress {
-                id: id.clone(),
-                sensor: BAD_MESSAGE_SENSOR.into(),
-                format: "bus".into(),
-                path: q.source.clone(),
-                offset: 0,
-                complete: true,
-                read: 1,
-                written: 0,
-                quarantined: 1,
-                error: Some(q.reason.clone()),
-                ..Default::default()
-            })
-            .collect();
-        let (indices, quarantine): (Vec<usize>, Vec<QuarantineRecord>) =
-            bad.into_iter().map(|(i, q, _)| (i, q)).unzip();
-        let n = quarantine.len() as u64;
-        write_decoded(&mut tx, &Decoded { quarantine, ..Default::default() })?;
-        if commit_once(&mut tx, progress, rep)? {
-            rep.quarantined += n;
-            for i in indices {
-                verdict[i] = true;
-            }
-        }
-    }
-    Ok(verdict)
+pub fn consume_summary(rep: &ConsumeReport, lake: &Path) -> String {
+    format!(
+        "consumed {} message(s) into {}: {} events written, {} quarantined, {} duplicate(s) skipped, \
+         {} not cynex chunks; {} commit(s), {} retried after a race, {:.2} s",
+        thousands(rep.messages),
+        lake.display(),
+        thousands(rep.events),
+        thousands(rep.quarantined),
+        thousands(rep.duplicates),
+        thousands(rep.bad_messages),
+        rep.commits,
+        rep.conflicts,
+        rep.seconds
+    )
 }

@@ -43,6 +43,15 @@ pub struct ServeArgs {
     /// Largest TAXII request body (MiB), advertised as max_content_length.
     #[arg(long, default_value_t = 10)]
     pub taxii_max_mb: usize,
+    /// Also consume this NATS JetStream sensor bus (what `cynex sensor --publish` sends), e.g.
+    /// nats://127.0.0.1:4222; shares the durable consumer with any `cynex ingest bus`.
+    #[arg(long)]
+    pub bus: Option<String>,
+    #[command(flatten)]
+    pub bus_location: crate::cli::BusLocation,
+    /// Durable consumer name on the bus.
+    #[arg(long, default_value = cynex_ingest::bus::DEFAULT_DURABLE)]
+    pub bus_durable: String,
 }
 
 pub fn config_of(a: &ServeArgs, data: &Path) -> ServerConfig {
@@ -59,6 +68,14 @@ pub fn config_of(a: &ServeArgs, data: &Path) -> ServerConfig {
         scope: a.scope.clone(),
         publish: !a.no_publish,
         live: true,
+        bus: a.bus.as_ref().map(|url| cynex_ingest::bus::ConsumeOptions {
+            bus: crate::cli::bus_config(url, &a.bus_location),
+            durable: a.bus_durable.clone(),
+            batch: 256,
+            idle_exit: None,
+            ack_wait: Duration::from_secs(60),
+            writer: cynex_lake::WriterOptions::default(),
+        }),
     };
     c
 }
@@ -81,7 +98,20 @@ pub fn run(config: ServerConfig, db: Option<&str>, w: &mut dyn Write) -> anyhow:
         if config.jobs.live {
             tokio::spawn(live::run_feeder(st.clone(), live::FeedConfig::default()));
         }
+        let stop_bus = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let bus = match (&config.jobs.bus, config.jobs.enabled) {
+            (Some(b), true) => {
+                writeln!(w, "consuming the sensor bus {} (stream {})", b.bus.url, b.bus.stream)?;
+                Some(tokio::spawn(cynex_server::jobs::run_bus(st.clone(), b.clone(), std::sync::Arc::clone(&stop_bus))))
+            }
+            _ => None,
+        };
         cynex_server::serve(st, cynex_server::shutdown_signal()).await?;
+        if let Some(task) = bus {
+            // Let the consumer finish (commit and acknowledge) the batch it is writing.
+            stop_bus.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
         writeln!(w, "stopped")?;
         Ok(())
     })

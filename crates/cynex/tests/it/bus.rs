@@ -220,3 +220,76 @@ fn bus_kill_and_resume_loses_and_doubles_nothing() {
     assert_eq!(junk.len(), 1, "{junk:?}");
     assert!(junk[0]["source"].as_str().unwrap().contains("cynex.sensor.member-a.junk"), "{junk:?}");
 }
+
+/// One HTTP GET over a plain socket; the body.
+fn http_get(base: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = base.rsplit("//").next().unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+fn metric(text: &str, line_start: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn serve_consumes_the_bus_counts_it_and_stops_cleanly() {
+    let nats = start_nats();
+    let dir = tempfile::tempdir().unwrap();
+    let (site, nexus) = (dir.path().join("site"), dir.path().join("nexus"));
+    let log = dir.path().join("eve.json");
+    ok(&cynex(&site, &["gen", "eve", "--out", log.to_str().unwrap(), "--events", "20000", "--seed", "3"]));
+    let publish = |path: &Path| {
+        ok(&cynex(
+            &site,
+            &[
+                "sensor",
+                "--publish",
+                &nats.url,
+                "--sensor",
+                "ids-s",
+                "--org",
+                "member-s",
+                "--chunk-kib",
+                "64",
+                path.to_str().unwrap(),
+            ],
+        ))
+    };
+    publish(&log);
+
+    std::fs::create_dir_all(&nexus).unwrap();
+    let mut srv = crate::serve::Server::start(&nexus, &["--bus", &nats.url, "--interval", "1h", "--no-publish"], false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let written = r#"cynex_bus_records_total{outcome="written"}"#;
+    loop {
+        let m = http_get(&srv.base, "/metrics");
+        if metric(&m, written) == 20_000 {
+            assert!(metric(&m, r#"cynex_bus_messages_total{outcome="received"}"#) > 1, "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve did not consume the bus:\n{m}\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(srv.log().contains("consuming the sensor bus"), "{}", srv.log());
+
+    // SIGTERM: the service stops, the consumer with it, and the lake holds each record once.
+    let st = Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(40), "serve did not stop on SIGTERM:\n{}", srv.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}\n{}", srv.log());
+    let f = fingerprint(&nexus, "ids-s");
+    assert_eq!(f["n"], 20_000, "{f}");
+    assert_eq!(f["n"], f["places"], "{f}");
+}

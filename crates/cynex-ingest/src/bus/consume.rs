@@ -1,0 +1,263 @@
+//! The nexus end of the sensor bus: a durable JetStream pull consumer writes each chunk to the
+//! lake with the chunk's position as its progress, in one commit, and acknowledges only after
+//! that commit; a chunk whose position is already in the lake is acknowledged without writing.
+//! So a killed consumer resumes with nothing lost and nothing doubled, and several consumers (the
+//! CLI's `cynex ingest bus`, `cynex serve --bus`) share the work.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cynex_lake::{Lake, SourceProgress, WriterOptions};
+use futures::StreamExt;
+
+use super::{decode_chunk, BusConfig, BusRecord};
+use crate::pipeline::write_decoded;
+use crate::records::Decoded;
+use crate::{Error, QuarantineRecord, Result};
+
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    pub bus: BusConfig,
+    pub durable: String,
+    /// Messages fetched (and committed together) at most per round.
+    pub batch: usize,
+    /// Stop after this long without a message (default: run until stopped).
+    pub idle_exit: Option<Duration>,
+    /// How long JetStream waits for an acknowledgement before handing a message to another
+    /// consumer.
+    pub ack_wait: Duration,
+    pub writer: WriterOptions,
+}
+
+/// What consuming did: for a whole run, or for one batch (see [`consume`]'s `on_batch`).
+#[derive(Debug, Default, Clone)]
+pub struct ConsumeReport {
+    pub messages: u64,
+    /// Messages whose chunk was already in the lake (redelivered or re-published).
+    pub duplicates: u64,
+    /// Messages that are not cynex chunks (quarantined whole).
+    pub bad_messages: u64,
+    pub events: u64,
+    pub quarantined: u64,
+    pub commits: u64,
+    /// Commits lost to another consumer's commit of the same chunk (the messages are retried).
+    pub conflicts: u64,
+    pub seconds: f64,
+}
+
+impl ConsumeReport {
+    fn add(&mut self, o: &ConsumeReport) {
+        self.messages += o.messages;
+        self.duplicates += o.duplicates;
+        self.bad_messages += o.bad_messages;
+        self.events += o.events;
+        self.quarantined += o.quarantined;
+        self.commits += o.commits;
+        self.conflicts += o.conflicts;
+    }
+}
+
+fn lake_err(what: &'static str) -> impl FnOnce(cynex_lake::Error) -> Error {
+    move |e| Error::Pipeline(format!("{what}: {e}"))
+}
+
+/// Consume the bus into the lake until idle for `idle_exit`, or until `stop` is set (checked
+/// between batches, so a batch is never left half-acknowledged). `on_batch` sees each batch's
+/// counts once its messages are acknowledged. Needs a multi-threaded tokio runtime (the lake
+/// writes run in place on a worker thread).
+pub async fn consume(
+    lake: &Lake,
+    opts: &ConsumeOptions,
+    stop: &AtomicBool,
+    on_batch: &mut (dyn FnMut(&ConsumeReport) + Send),
+) -> Result<ConsumeReport> {
+    let start = Instant::now();
+    let (client, _js, stream) = opts.bus.connect().await?;
+    let consumer = opts.bus.consumer(&stream, &opts.durable, opts.ack_wait).await?;
+    let mut rep = ConsumeReport::default();
+    let mut last_message = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(opts.batch.max(1))
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .map_err(|e| opts.bus.err("fetching")(e.to_string()))?;
+        let mut msgs = Vec::new();
+        while let Some(m) = batch.next().await {
+            match m {
+                Ok(m) => msgs.push(m),
+                Err(e) => tracing::warn!("fetching from the bus: {e}"),
+            }
+        }
+        if msgs.is_empty() {
+            if opts.idle_exit.is_some_and(|d| last_message.elapsed() >= d) {
+                break;
+            }
+            continue;
+        }
+        last_message = Instant::now();
+        let mut this = ConsumeReport { messages: msgs.len() as u64, ..Default::default() };
+        let verdicts = tokio::task::block_in_place(|| write_batch(lake, opts, &msgs, &mut this))?;
+        for (m, ok) in msgs.iter().zip(verdicts) {
+            let r = if ok {
+                m.ack().await
+            } else {
+                m.ack_with(async_nats::jetstream::AckKind::Nak(Some(Duration::from_millis(500)))).await
+            };
+            if let Err(e) = r {
+                // Not acknowledged: JetStream redelivers it and the lake's progress skips it.
+                tracing::warn!("acknowledging a message: {e}");
+            }
+        }
+        client.flush().await.map_err(|e| opts.bus.err("flushing acknowledgements")(e.to_string()))?;
+        rep.add(&this);
+        on_batch(&this);
+    }
+    rep.seconds = start.elapsed().as_secs_f64();
+    Ok(rep)
+}
+
+/// Where a message sits in the stream, for quarantine and de-duplication.
+fn where_of(opts: &ConsumeOptions, m: &async_nats::jetstream::Message) -> String {
+    format!("nats:{}#{}", opts.bus.stream, m.info().map(|i| i.stream_sequence).unwrap_or(0))
+}
+
+/// Commit inputs that must be new. `false` when another consumer committed one of them first:
+/// nothing was committed and the messages are to be redelivered (then skipped as duplicates).
+fn commit_once(
+    tx: &mut cynex_lake::Transaction,
+    progress: Vec<SourceProgress>,
+    rep: &mut ConsumeReport,
+) -> Result<bool> {
+    match tx.commit_new("ingest-bus", progress) {
+        Ok(_) => {
+            rep.commits += 1;
+            Ok(true)
+        }
+        Err(cynex_lake::Error::Conflict(why)) => {
+            tracing::info!("another consumer committed part of this batch first ({why}); retrying it");
+            rep.conflicts += 1;
+            Ok(false)
+        }
+        Err(e) => Err(lake_err("committing to the lake")(e)),
+    }
+}
+
+/// Sensor name under which messages that are not cynex chunks are quarantined.
+const BAD_MESSAGE_SENSOR: &str = "bus";
+
+/// Write a fetched batch, one commit per sensor; `true` for each message to acknowledge (its
+/// chunk is in the lake now or was before), `false` to have it redelivered.
+fn write_batch(
+    lake: &Lake,
+    opts: &ConsumeOptions,
+    msgs: &[async_nats::jetstream::Message],
+    rep: &mut ConsumeReport,
+) -> Result<Vec<bool>> {
+    // Read every message first, then ask the lake once which positions it already holds.
+    let parsed: Vec<(std::result::Result<BusRecord, String>, (String, String))> = msgs
+        .iter()
+        .map(|m| {
+            let rec =
+                BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
+                    if cynex_lake::valid_sensor_name(&r.sensor) {
+                        Ok(r)
+                    } else {
+                        Err(format!("sensor name {:?} is not valid", r.sensor))
+                    }
+                });
+            let key = match &rec {
+                Ok(r) => (r.sensor.clone(), r.position_id()),
+                Err(_) => (BAD_MESSAGE_SENSOR.to_string(), format!("{} {}", where_of(opts, m), m.subject)),
+            };
+            (rec, key)
+        })
+        .collect();
+    let keys: Vec<(String, String)> = parsed.iter().map(|(_, k)| k.clone()).collect();
+    let recorded = lake.recorded(&keys).map_err(lake_err("reading the lake's progress"))?;
+    let mut verdict = vec![false; msgs.len()];
+    let mut seen = HashSet::new();
+    // Per sensor: (message index, record) to write.
+    let mut groups: BTreeMap<String, Vec<(usize, BusRecord)>> = BTreeMap::new();
+    let mut bad: Vec<(usize, QuarantineRecord, String)> = Vec::new();
+    for (i, ((rec, key), m)) in parsed.into_iter().zip(msgs).enumerate() {
+        if recorded[i] || !seen.insert(key.clone()) {
+            rep.duplicates += 1;
+            verdict[i] = true;
+            continue;
+        }
+        match rec {
+            Ok(rec) => groups.entry(rec.sensor.clone()).or_default().push((i, rec)),
+            Err(reason) => {
+                rep.bad_messages += 1;
+                let source = format!("{} ({})", where_of(opts, m), m.subject);
+                bad.push((i, QuarantineRecord::new("bus", &source, 0, reason, &m.payload), key.1));
+            }
+        }
+    }
+    for (sensor, recs) in groups {
+        let mut tx = lake.begin(&sensor, opts.writer.clone()).map_err(lake_err("starting a lake transaction"))?;
+        let mut progress = Vec::with_capacity(recs.len());
+        let (mut events, mut quarantined) = (0, 0);
+        for (_, rec) in &recs {
+            let d = decode_chunk(&rec.format, &rec.chunk, &rec.path, rec.organisation.as_deref());
+            write_decoded(&mut tx, &d)?;
+            events += d.events.len() as u64;
+            quarantined += d.quarantine.len() as u64;
+            progress.push(SourceProgress {
+                id: rec.position_id(),
+                sensor: sensor.clone(),
+                format: rec.format.clone(),
+                path: rec.path.clone(),
+                offset: rec.chunk.end,
+                complete: true,
+                read: (d.events.len() + d.quarantine.len()) as u64,
+                written: d.events.len() as u64,
+                quarantined: d.quarantine.len() as u64,
+                error: None,
+                ..Default::default()
+            });
+        }
+        if commit_once(&mut tx, progress, rep)? {
+            rep.events += events;
+            rep.quarantined += quarantined;
+            for (i, _) in &recs {
+                verdict[*i] = true;
+            }
+        }
+    }
+    if !bad.is_empty() {
+        let mut tx =
+            lake.begin(BAD_MESSAGE_SENSOR, opts.writer.clone()).map_err(lake_err("starting a lake transaction"))?;
+        let progress = bad
+            .iter()
+            .map(|(_, q, id)| SourceProgress {
+                id: id.clone(),
+                sensor: BAD_MESSAGE_SENSOR.into(),
+                format: "bus".into(),
+                path: q.source.clone(),
+                offset: 0,
+                complete: true,
+                read: 1,
+                written: 0,
+                quarantined: 1,
+                error: Some(q.reason.clone()),
+                ..Default::default()
+            })
+            .collect();
+        let (indices, quarantine): (Vec<usize>, Vec<QuarantineRecord>) =
+            bad.into_iter().map(|(i, q, _)| (i, q)).unzip();
+        let n = quarantine.len() as u64;
+        write_decoded(&mut tx, &Decoded { quarantine, ..Default::default() })?;
+        if commit_once(&mut tx, progress, rep)? {
+            rep.quarantined += n;
+            for i in indices {
+                verdict[i] = true;
+            }
+        }
+    }
+    Ok(verdict)
+}
