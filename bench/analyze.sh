@@ -20,7 +20,7 @@ WORK=${BENCH_DIR:-/tmp/cynex-bench}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cynex/target}"
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 python3 -c "import duckdb" 2>/dev/null || pip install -q duckdb
-cargo build --release -q -p cynex
+cargo build --release -q --workspace
 BIN="$CARGO_TARGET_DIR/release/cynex"
 mkdir -p "$WORK"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

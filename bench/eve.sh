@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cynex/target}"
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 python3 -c "import duckdb" 2>/dev/null || pip install -q duckdb
 if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p cynex
+  cargo build --release -q --workspace
   BIN="$CARGO_TARGET_DIR/release/cynex"
 fi
 mkdir -p "$WORK"

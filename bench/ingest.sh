@@ -20,7 +20,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cynex/target}"
 for t in tcpdump tshark /usr/bin/time; do
   command -v "$t" >/dev/null || { apt-get install -y -q tcpdump tshark time >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q tcpdump tshark time >/dev/null; }; }
 done
-cargo build --release -q -p cynex
+cargo build --release -q --workspace
 BIN="$CARGO_TARGET_DIR/release/cynex"
 mkdir -p "$WORK"
 gen() { [ -f "$WORK/$2.pcap" ] || "$BIN" gen darknet --packets "$1" --out "$WORK/$2.pcap" --seed 1 >/dev/null; }
