@@ -21,6 +21,7 @@
 //! `date_added` comes from one clock row taken under a row lock: unique and strictly increasing
 //! in commit order, so `added_after` paging can neither loop nor skip.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -497,36 +498,46 @@ impl Store {
     pub async fn add_objects(&self, collection_id: &str, objects: &[NewObject]) -> Result<Vec<AddOutcome>> {
         let mut tx = self.pool.begin().await?;
         let mut next = reserve_dates(&mut tx, objects.len() as i64).await?;
-        let mut out = Vec::with_capacity(objects.len());
-        for o in objects {
-            if o.versioned() {
-                let owner = sqlx::query("SELECT owner_org FROM stix_objects WHERE id = $1 AND owner_org <> $2 LIMIT 1")
-                    .bind(&o.id)
-                    .bind(&o.owner_org)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if owner.is_some() {
-                    out.push(AddOutcome::Refused(format!(
-                        "{} belongs to another organisation: only its producer may add versions",
-                        o.id
-                    )));
-                    continue;
-                }
+        // What is already stored of these ids, in a few statements rather than two per object:
+        // who owns each id anywhere (only its producer may add versions), and the versions held
+        // in this collection. Objects added earlier in the same write join both as they go.
+        let mut ids: Vec<String> = objects.iter().map(|o| o.id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut owners: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut held: HashMap<(String, String, String), (i64, String)> = HashMap::new();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let mut q = Sql::default();
+            q.text("SELECT DISTINCT id, owner_org FROM stix_objects WHERE 1 = 1").in_list("id", chunk);
+            for r in q.query().fetch_all(&mut *tx).await? {
+                owners.entry(r.try_get("id")?).or_default().insert(r.try_get("owner_org")?);
             }
-            let existing = sqlx::query(
-                "SELECT date_added, body FROM stix_objects
-                 WHERE collection_id = $1 AND id = $2 AND version = $3 AND owner_org = $4",
-            )
-            .bind(collection_id)
-            .bind(&o.id)
-            .bind(&o.version)
-            .bind(&o.owner_org)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = existing {
-                let body: String = r.try_get("body")?;
-                out.push(if body == o.body {
-                    AddOutcome::Duplicate { date_added: r.try_get("date_added")? }
+            let mut q = Sql::default();
+            q.text("SELECT id, version, owner_org, date_added, body FROM stix_objects WHERE collection_id = ")
+                .arg_text(Some(collection_id))
+                .in_list("id", chunk);
+            for r in q.query().fetch_all(&mut *tx).await? {
+                held.insert(
+                    (r.try_get("id")?, r.try_get("version")?, r.try_get("owner_org")?),
+                    (r.try_get("date_added")?, r.try_get("body")?),
+                );
+            }
+        }
+        let mut out = Vec::with_capacity(objects.len());
+        let mut added: Vec<(i64, &NewObject)> = Vec::new();
+        for o in objects {
+            let foreign = owners.get(&o.id).is_some_and(|set| set.iter().any(|owner| owner != &o.owner_org));
+            if o.versioned() && foreign {
+                out.push(AddOutcome::Refused(format!(
+                    "{} belongs to another organisation: only its producer may add versions",
+                    o.id
+                )));
+                continue;
+            }
+            let key = (o.id.clone(), o.version.clone(), o.owner_org.clone());
+            if let Some((date_added, body)) = held.get(&key) {
+                out.push(if *body == o.body {
+                    AddOutcome::Duplicate { date_added: *date_added }
                 } else {
                     AddOutcome::Refused(format!(
                         "{} version {:?} is already stored with different content: a new version needs a new modified time",
@@ -537,9 +548,12 @@ impl Store {
             }
             let date_added = next;
             next += 1;
-            insert_object(&mut tx, collection_id, date_added, o).await?;
+            held.insert(key, (date_added, o.body.clone()));
+            owners.entry(o.id.clone()).or_default().insert(o.owner_org.clone());
+            added.push((date_added, o));
             out.push(AddOutcome::Added { date_added });
         }
+        insert_objects(&mut tx, collection_id, &added).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -819,63 +833,69 @@ async fn reserve_dates(tx: &mut Transaction<'static, Any>, n: i64) -> Result<i64
     Ok(last - n.max(1) + 1)
 }
 
-async fn insert_object(
+/// Ids looked up per statement (well inside both engines' parameter limits).
+const LOOKUP_CHUNK: usize = 500;
+/// Rows per multi-row INSERT: 11 parameters each, inside SQLite's 32,766 and PostgreSQL's 65,535.
+const INSERT_CHUNK: usize = 500;
+
+/// Insert objects (with their audience, references and observable values) in multi-row
+/// statements: one round trip per few hundred rows, not several per object.
+async fn insert_objects(
     tx: &mut Transaction<'static, Any>,
     collection_id: &str,
-    date_added: i64,
-    o: &NewObject,
+    objects: &[(i64, &NewObject)],
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO stix_objects (collection_id, date_added, id, type, spec_version, version, version_us, owner_org,
-         owner_user, tlp, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(collection_id)
-    .bind(date_added)
-    .bind(&o.id)
-    .bind(&o.type_)
-    .bind(&o.spec_version)
-    .bind(&o.version)
-    .bind(o.version_us)
-    .bind(&o.owner_org)
-    .bind(o.owner_user.clone())
-    .bind(o.tlp.as_str())
-    .bind(&o.body)
-    .execute(&mut **tx)
-    .await?;
-    let side = [("org", &o.audience_orgs), ("user", &o.audience_users)];
-    for (kind, who) in side {
-        for p in who {
-            sqlx::query(
-                "INSERT INTO stix_audience (collection_id, date_added, kind, principal) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(collection_id)
-            .bind(date_added)
-            .bind(kind)
-            .bind(p)
-            .execute(&mut **tx)
-            .await?;
+    for chunk in objects.chunks(INSERT_CHUNK) {
+        let mut q = Sql::default();
+        q.text(
+            "INSERT INTO stix_objects (collection_id, date_added, id, type, spec_version, version, version_us, \
+             owner_org, owner_user, tlp, body) VALUES ",
+        );
+        for (i, (date_added, o)) in chunk.iter().enumerate() {
+            q.text(if i == 0 { "(" } else { ", (" }).arg_text(Some(collection_id)).text(", ");
+            q.arg_int(*date_added).text(", ").arg_text(Some(&o.id)).text(", ").arg_text(Some(&o.type_)).text(", ");
+            q.arg_text(Some(&o.spec_version)).text(", ").arg_text(Some(&o.version)).text(", ");
+            q.arg_int(o.version_us).text(", ").arg_text(Some(&o.owner_org)).text(", ");
+            q.arg_text(o.owner_user.as_deref()).text(", ").arg_text(Some(o.tlp.as_str())).text(", ");
+            q.arg_text(Some(&o.body)).text(")");
         }
+        q.query().execute(&mut **tx).await?;
     }
-    for r in &o.refs {
-        sqlx::query(
-            "INSERT INTO stix_refs (collection_id, date_added, ref_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(collection_id)
-        .bind(date_added)
-        .bind(r)
-        .execute(&mut **tx)
-        .await?;
+    let mut audience: Vec<(i64, &str, &str)> = Vec::new();
+    let mut refs: Vec<(i64, &str)> = Vec::new();
+    let mut values: Vec<(i64, &str)> = Vec::new();
+    for (d, o) in objects {
+        audience.extend(o.audience_orgs.iter().map(|p| (*d, "org", p.as_str())));
+        audience.extend(o.audience_users.iter().map(|p| (*d, "user", p.as_str())));
+        refs.extend(o.refs.iter().map(|r| (*d, r.as_str())));
+        values.extend(o.values.iter().map(|v| (*d, v.as_str())));
     }
-    for v in &o.values {
-        sqlx::query(
-            "INSERT INTO stix_values (value, collection_id, date_added) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(v)
-        .bind(collection_id)
-        .bind(date_added)
-        .execute(&mut **tx)
-        .await?;
+    for chunk in audience.chunks(INSERT_CHUNK) {
+        let mut q = Sql::default();
+        q.text("INSERT INTO stix_audience (collection_id, date_added, kind, principal) VALUES ");
+        for (i, (d, kind, who)) in chunk.iter().enumerate() {
+            q.text(if i == 0 { "(" } else { ", (" }).arg_text(Some(collection_id)).text(", ").arg_int(*d);
+            q.text(", ").arg_text(Some(kind)).text(", ").arg_text(Some(who)).text(")");
+        }
+        q.text(" ON CONFLICT DO NOTHING").query().execute(&mut **tx).await?;
+    }
+    for chunk in refs.chunks(INSERT_CHUNK) {
+        let mut q = Sql::default();
+        q.text("INSERT INTO stix_refs (collection_id, date_added, ref_id) VALUES ");
+        for (i, (d, r)) in chunk.iter().enumerate() {
+            q.text(if i == 0 { "(" } else { ", (" }).arg_text(Some(collection_id)).text(", ").arg_int(*d);
+            q.text(", ").arg_text(Some(r)).text(")");
+        }
+        q.text(" ON CONFLICT DO NOTHING").query().execute(&mut **tx).await?;
+    }
+    for chunk in values.chunks(INSERT_CHUNK) {
+        let mut q = Sql::default();
+        q.text("INSERT INTO stix_values (value, collection_id, date_added) VALUES ");
+        for (i, (d, v)) in chunk.iter().enumerate() {
+            q.text(if i == 0 { "(" } else { ", (" }).arg_text(Some(v)).text(", ").arg_text(Some(collection_id));
+            q.text(", ").arg_int(*d).text(")");
+        }
+        q.text(" ON CONFLICT DO NOTHING").query().execute(&mut **tx).await?;
     }
     Ok(())
 }
