@@ -189,7 +189,7 @@ const App = (() => {
       <div class="toolbar"><h1 class="m0">Live darknet traffic</h1><span class="sub">each dot: one packet, from its source address (left, by /8) to its destination port (right)</span><span class="sp"></span><span class="sub" id="lv-rate"></span></div>
       <div class="grid g4">
         <div class="card span3 live-wrap p0"><canvas id="cv" width="1500" height="560"></canvas><div class="live-badge idle" id="lv-badge">WAITING</div></div>
-        <div class="card"><h2>Newest packets</h2><div class="ticker mono" id="ticker"></div></div>
+        <div class="card ticker-card"><h2>Newest packets</h2><div class="ticker mono" id="ticker"></div></div>
       </div>
       <div class="legend mt10" id="lv-legend">
       </div>`;
