@@ -394,3 +394,77 @@ fn republishing_versions_and_feeds_round_trip() {
     let plain = ok(&cynex(d, &["intel", "export", "--format", "plain", "--as", "ivy"]));
     assert_eq!(plain.lines().count(), n_rules, "ivy sees the GREEN indicators and nothing of acme's");
 }
+
+/// A TAXII 2.1 feed pulled from another running hub: several pages through `next`, only what the
+/// feed's credentials may see, and each later run resumes after the last `date_added` pulled.
+#[test]
+fn taxii_feed_pulls_every_page_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, mirror) = (dir.path().join("peer"), dir.path().join("mirror"));
+    std::fs::create_dir_all(&peer).unwrap();
+    let (users, _, _) = hub_world(&peer);
+    let token = |u: &str| users.iter().find(|(n, _)| n == u).unwrap().1.clone();
+    let collection_id = |d: &Path, alias: &str| -> String {
+        let out = ok(&cynex(d, &["intel", "collections"]));
+        let line = out.lines().find(|l| l.split_whitespace().next() == Some(alias)).unwrap_or_else(|| panic!("{out}"));
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let srv = Server::start(&peer, &["--no-jobs"], false);
+    let url = format!("{}/taxii2/cynex/collections/{}/", srv.base, collection_id(&peer, "indicators"));
+
+    std::fs::create_dir_all(&mirror).unwrap();
+    ok(&cynex(&mirror, &["org", "add", "nexus", "--operator"]));
+    ok(&cynex(
+        &mirror,
+        &["intel", "collection-add", "from-peer", "--title", "peer", "--read", "operator", "--write", "nobody"],
+    ));
+    let gus = token("gus");
+    let add = ["feed", "add-taxii", "peer", "--url", &url, "--collection", "from-peer", "--token", &gus];
+    ok(&cynex(&mirror, &[&add[..], &["--page", "7"]].concat()));
+    let added = |out: &str| -> u64 {
+        let n = out.split(": ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{out}"));
+        n.replace(',', "").parse().unwrap()
+    };
+    let first = ok(&cynex(&mirror, &["feed", "run", "peer"]));
+    let n = added(&first);
+    assert!(n > 3 * 7, "several pages of 7 expected: {first}");
+    // What gus may read of the collection, counted by the peer itself.
+    let visible =
+        ok(&cynex(&peer, &["intel", "export", "--format", "plain", "--as", "gus", "--collection", "indicators"]));
+    let exported = visible.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count() as u64;
+    assert!(exported > 0 && n >= exported, "pulled {n}, gus may see {exported} indicators");
+    let out = ok(&cynex(&mirror, &["intel", "collections"]));
+    assert!(out.lines().any(|l| l.starts_with("from-peer") && l.contains(&format!(" {n} "))), "{out}");
+
+    // Nothing new: nothing pulled. One new object at the peer: exactly it is pulled.
+    let again = ok(&cynex(&mirror, &["feed", "run", "peer"]));
+    assert_eq!(added(&again), 0, "{again}");
+    assert!(again.contains(" 0 unchanged"), "the resume point skips what was pulled: {again}");
+    let new = dir.path().join("new.json");
+    std::fs::write(
+        &new,
+        serde_json::json!({"type": "bundle", "id": "bundle--6b1c8a3e-0d6f-4f6e-9d2c-2b7b9a1c5e01", "objects": [{
+            "type": "indicator", "spec_version": "2.1", "id": "indicator--6b1c8a3e-0d6f-4f6e-9d2c-2b7b9a1c5e02",
+            "created": "2026-11-30T00:00:00.000Z", "modified": "2026-11-30T00:00:00.000Z",
+            "name": "new scanner", "pattern": "[ipv4-addr:value = '203.0.113.77']", "pattern_type": "stix",
+            "valid_from": "2026-11-30T00:00:00Z", "indicator_types": ["malicious-activity"],
+            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}]})
+        .to_string(),
+    )
+    .unwrap();
+    ok(&cynex(&peer, &["intel", "post", "--collection", "indicators", new.to_str().unwrap()]));
+    let third = ok(&cynex(&mirror, &["feed", "run", "peer"]));
+    assert_eq!(added(&third), 1, "{third}");
+    let out = ok(&cynex(&mirror, &["intel", "collections"]));
+    assert!(out.lines().any(|l| l.starts_with("from-peer") && l.contains(&format!(" {} ", n + 1))), "{out}");
+
+    // Credentials the peer refuses: the run fails with the peer's answer, and nothing is added.
+    ok(&cynex(&mirror, &["feed", "rm", "peer"]));
+    let bad = ["feed", "add-taxii", "bad", "--url", &url, "--collection", "from-peer", "--token", "cnx_x_y"];
+    ok(&cynex(&mirror, &bad));
+    let o = cynex(&mirror, &["feed", "run", "bad"]);
+    assert!(!o.status.success(), "a refused feed must fail");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("401"), "{err}");
+    drop(srv);
+}
