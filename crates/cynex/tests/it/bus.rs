@@ -99,6 +99,28 @@ fn fingerprint(data: &Path, sensor: &str) -> serde_json::Value {
     rows[0].clone()
 }
 
+/// `cynex sensor --publish` of `path` from a member site; its summary.
+fn publish_logs(site: &Path, url: &str, sensor: &str, org: &str, format: &str, chunk_kib: u32, path: &Path) -> String {
+    let chunk = chunk_kib.to_string();
+    ok(&cynex(
+        site,
+        &[
+            "sensor",
+            "--publish",
+            url,
+            "--sensor",
+            sensor,
+            "--org",
+            org,
+            "--format",
+            format,
+            "--chunk-kib",
+            &chunk,
+            path.to_str().unwrap(),
+        ],
+    ))
+}
+
 #[test]
 fn bus_kill_and_resume_loses_and_doubles_nothing() {
     let nats = start_nats();
@@ -117,23 +139,7 @@ fn bus_kill_and_resume_loses_and_doubles_nothing() {
 
     // Publish, then publish again: the second run sends nothing.
     let publish = |sensor: &str, org: &str, format: &str, path: &Path| {
-        ok(&cynex(
-            &site,
-            &[
-                "sensor",
-                "--publish",
-                &nats.url,
-                "--sensor",
-                sensor,
-                "--org",
-                org,
-                "--format",
-                format,
-                "--chunk-kib",
-                "32",
-                path.to_str().unwrap(),
-            ],
-        ))
+        publish_logs(&site, &nats.url, sensor, org, format, 32, path)
     };
     let first = publish("ids-a", "member-a", "eve", &logs);
     assert!(first.contains("from 2 input(s)"), "{first}");
@@ -243,24 +249,7 @@ fn serve_consumes_the_bus_counts_it_and_stops_cleanly() {
     let (site, nexus) = (dir.path().join("site"), dir.path().join("nexus"));
     let log = dir.path().join("eve.json");
     ok(&cynex(&site, &["gen", "eve", "--out", log.to_str().unwrap(), "--events", "20000", "--seed", "3"]));
-    let publish = |path: &Path| {
-        ok(&cynex(
-            &site,
-            &[
-                "sensor",
-                "--publish",
-                &nats.url,
-                "--sensor",
-                "ids-s",
-                "--org",
-                "member-s",
-                "--chunk-kib",
-                "64",
-                path.to_str().unwrap(),
-            ],
-        ))
-    };
-    publish(&log);
+    publish_logs(&site, &nats.url, "ids-s", "member-s", "eve", 64, &log);
 
     std::fs::create_dir_all(&nexus).unwrap();
     let mut srv = crate::serve::Server::start(&nexus, &["--bus", &nats.url, "--interval", "1h", "--no-publish"], false);
