@@ -13,6 +13,7 @@
 # (15,000 packets/s x 3600 s = 54 M, NICTER's rate) is ingested and `cynex analyze` timed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 PACKETS=${1:-100000000}
 HOUR=${2:-54000000}
 RUNS=${3:-3}
@@ -23,17 +24,10 @@ python3 -c "import duckdb" 2>/dev/null || pip install -q duckdb
 cargo build --release -q --workspace
 BIN="$CARGO_TARGET_DIR/release/cynex"
 mkdir -p "$WORK"
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # --- full analysis -------------------------------------------------------------------------
 FULL="$WORK/full-$PACKETS"
-if [ ! -f "$FULL/ready" ]; then
-  rm -rf "$FULL"; mkdir -p "$FULL"
-  "$BIN" gen darknet --packets "$PACKETS" --out "$FULL/cap.pcap" --seed 3 >/dev/null
-  "$BIN" --data "$FULL/data" --quiet ingest pcap "$FULL/cap.pcap" --sensor bench >/dev/null
-  rm -f "$FULL/cap.pcap"
-  touch "$FULL/ready"
-fi
+full_lake "$FULL" "$PACKETS"
 N=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['packets'])" "$FULL/cap.pcap.truth.json")
 : >"$WORK/an.txt"
 for _ in $(seq "$RUNS"); do

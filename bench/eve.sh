@@ -10,6 +10,7 @@
 # peak RSS from /usr/bin/time. BIN=path overrides the release build (e.g. to check the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 EVENTS=${1:-10000000}
 RUNS=${2:-3}
 WORK=${BENCH_DIR:-/tmp/cynex-bench}/eve
@@ -21,7 +22,6 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/cynex"
 fi
 mkdir -p "$WORK"
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 LOG="$WORK/eve-$EVENTS.json"
 [ -f "$LOG" ] || "$BIN" gen eve --events "$EVENTS" --out "$LOG" --seed 7 >/dev/null
 SIZE=$(stat -c %s "$LOG")

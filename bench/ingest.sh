@@ -11,6 +11,7 @@
 # Not timed: generating the captures. Peak RSS from /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 PACKETS=${1:-20000000}
 BIG=${2:-100000000}
 RUNS=${3:-3}
@@ -28,7 +29,6 @@ gen "$PACKETS" main
 gen 1000000 one_m
 [ "$BIG" = 0 ] || gen "$BIG" big
 npk() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['packets'])" "$WORK/$1.pcap.truth.json"; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ingest_once() { # file -> "seconds rss_kib bytes_per_packet"
   rm -rf "$WORK/data"
   /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$BIN" --data "$WORK/data" --quiet ingest pcap "$1" --sensor bench >"$WORK/out.txt"

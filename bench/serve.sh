@@ -12,6 +12,7 @@
 # The lake is the one bench/analyze.sh builds (BENCH_DIR/full-PACKETS), analysed here if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 PACKETS=${1:-100000000}
 CONN=${2:-200}
 DUR=${3:-60s}
@@ -25,13 +26,7 @@ if [ -z "${BIN:-}" ]; then
 fi
 FULL="$WORK/full-$PACKETS"
 D="$FULL/data"
-if [ ! -f "$FULL/ready" ]; then
-  rm -rf "$FULL"; mkdir -p "$FULL"
-  "$BIN" gen darknet --packets "$PACKETS" --out "$FULL/cap.pcap" --seed 3 >/dev/null
-  "$BIN" --data "$D" --quiet ingest pcap "$FULL/cap.pcap" --sensor bench >/dev/null
-  rm -f "$FULL/cap.pcap"
-  touch "$FULL/ready"
-fi
+full_lake "$FULL" "$PACKETS"
 cx() { "$BIN" --data "$D" --quiet "$@"; }
 [ -n "$(cx query --format csv "SELECT count(*) FROM findings" | tail -1 | tr -d 0)" ] ||
   cx analyze --rebuild --flush --dark 198.18.0.0/20 --no-alerts >/dev/null
@@ -51,9 +46,8 @@ PORT=$((20000 + RANDOM % 20000))
 "$BIN" --data "$D" serve --listen "127.0.0.1:$PORT" --no-jobs >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+wait_healthz "$PORT" 200
 URL="http://127.0.0.1:$PORT/api/v1"
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 t() { curl -s -o /dev/null -w "%{time_total}\n" -H "Authorization: Bearer $1" "$2"; }
 FIRST=$(t "$OP" "$URL/overview")
 : >"$WORK/ov.txt"

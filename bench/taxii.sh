@@ -18,6 +18,7 @@
 # binary. Prints a Markdown table for BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${1:-1000000}
 M=${2:-5000}
 RUNS=${3:-3}
@@ -29,7 +30,6 @@ if [ -z "${BIN:-}" ]; then
   BIN="$CARGO_TARGET_DIR/release/cynex"
 fi
 PY=bench/taxii_bench.py
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 rm -rf "$WORK" && mkdir -p "$WORK"
 D="$WORK/data"
@@ -45,7 +45,7 @@ PORT=$((20000 + RANDOM % 20000))
 "$BIN" --data "$D" serve --listen "127.0.0.1:$PORT" --no-jobs >"$WORK/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null; kill ${MED:-0} 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+wait_healthz "$PORT" 100
 BASE="http://127.0.0.1:$PORT/taxii2/cynex/collections"
 BIG="$BASE/$(id_of big)/"
 SMALL="$BASE/$(id_of small)/"
