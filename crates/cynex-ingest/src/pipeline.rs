@@ -14,7 +14,8 @@ use crate::input::{self, Compression};
 use crate::pcap::{CaptureReader, PcapSource};
 use crate::{Error, QuarantineColumns, QuarantineRecord, Result};
 
-fn lake_err(what: &str) -> impl FnOnce(cynex_lake::Error) -> Error + '_ {
+/// A lake error as an ingest error, saying what was being done.
+pub(crate) fn lake_err(what: &str) -> impl FnOnce(cynex_lake::Error) -> Error + '_ {
     move |e| Error::Pipeline(format!("{what}: {e}"))
 }
 

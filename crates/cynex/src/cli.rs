@@ -166,13 +166,13 @@ pub struct BusArgs {
     #[arg(long, default_value = cynex_ingest::bus::DEFAULT_DURABLE)]
     pub durable: String,
     /// Messages fetched and committed together.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = cynex_ingest::bus::DEFAULT_BATCH)]
     pub batch: usize,
     /// Exit after this many seconds without a message (default: run until interrupted).
     #[arg(long)]
     pub idle_exit: Option<u64>,
     /// Seconds JetStream waits for an acknowledgement before redelivering a message.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = cynex_ingest::bus::DEFAULT_ACK_WAIT_S)]
     pub ack_wait: u64,
 }
 

@@ -12,9 +12,9 @@ use cynex_lake::{Lake, SourceProgress, WriterOptions};
 use futures::StreamExt;
 
 use super::{decode_chunk, BusConfig, BusRecord};
-use crate::pipeline::write_decoded;
+use crate::pipeline::{lake_err, write_decoded};
 use crate::records::Decoded;
-use crate::{Error, QuarantineRecord, Result};
+use crate::{QuarantineRecord, Result};
 
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
@@ -28,6 +28,26 @@ pub struct ConsumeOptions {
     /// consumer.
     pub ack_wait: Duration,
     pub writer: WriterOptions,
+}
+
+/// Messages fetched and committed together, unless configured otherwise.
+pub const DEFAULT_BATCH: usize = 256;
+/// Seconds JetStream waits for an acknowledgement before redelivering, unless configured otherwise.
+pub const DEFAULT_ACK_WAIT_S: u64 = 60;
+
+impl ConsumeOptions {
+    /// The nexus's shared durable consumer with the default batch and ack wait, running until
+    /// stopped.
+    pub fn new(bus: BusConfig) -> Self {
+        ConsumeOptions {
+            bus,
+            durable: super::DEFAULT_DURABLE.into(),
+            batch: DEFAULT_BATCH,
+            idle_exit: None,
+            ack_wait: Duration::from_secs(DEFAULT_ACK_WAIT_S),
+            writer: WriterOptions::default(),
+        }
+    }
 }
 
 /// What consuming did: for a whole run, or for one batch (see [`consume`]'s `on_batch`).
@@ -56,10 +76,6 @@ impl ConsumeReport {
         self.commits += o.commits;
         self.conflicts += o.conflicts;
     }
-}
-
-fn lake_err(what: &'static str) -> impl FnOnce(cynex_lake::Error) -> Error {
-    move |e| Error::Pipeline(format!("{what}: {e}"))
 }
 
 /// Consume the bus into the lake until idle for `idle_exit`, or until `stop` is set (checked

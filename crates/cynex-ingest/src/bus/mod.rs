@@ -16,7 +16,7 @@ use async_nats::header::HeaderMap;
 use async_nats::jetstream::{self, consumer::pull, stream};
 
 pub use chunk::{decode_chunk, Chunk, Chunker};
-pub use consume::{consume, ConsumeOptions, ConsumeReport};
+pub use consume::{consume, ConsumeOptions, ConsumeReport, DEFAULT_ACK_WAIT_S, DEFAULT_BATCH};
 
 /// Stream the sensors publish to, unless configured otherwise.
 pub const DEFAULT_STREAM: &str = "CYNEX_SENSORS";

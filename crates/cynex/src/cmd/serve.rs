@@ -45,7 +45,7 @@ pub struct ServeArgs {
     pub taxii_max_mb: usize,
     /// Also consume this NATS JetStream sensor bus (what `cynex sensor --publish` sends), e.g.
     /// nats://127.0.0.1:4222; shares the durable consumer with any `cynex ingest bus`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_jobs")]
     pub bus: Option<String>,
     #[command(flatten)]
     pub bus_location: crate::cli::BusLocation,
@@ -69,12 +69,8 @@ pub fn config_of(a: &ServeArgs, data: &Path) -> ServerConfig {
         publish: !a.no_publish,
         live: true,
         bus: a.bus.as_ref().map(|url| cynex_ingest::bus::ConsumeOptions {
-            bus: crate::cli::bus_config(url, &a.bus_location),
             durable: a.bus_durable.clone(),
-            batch: 256,
-            idle_exit: None,
-            ack_wait: Duration::from_secs(60),
-            writer: cynex_lake::WriterOptions::default(),
+            ..cynex_ingest::bus::ConsumeOptions::new(crate::cli::bus_config(url, &a.bus_location))
         }),
     };
     c
