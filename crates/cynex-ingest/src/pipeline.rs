@@ -12,7 +12,10 @@ use cynex_model::Table;
 
 use crate::input::{self, Compression};
 use crate::pcap::{CaptureReader, PcapSource};
+use crate::records::{decode_records, Decoded, EventSink, Normalize, RecordChunk, RecordSplitter};
 use crate::{Error, QuarantineColumns, QuarantineRecord, Result};
+use cynex_model::event::EventColumns;
+use datafusion::arrow::array::RecordBatch;
 
 /// A lake error as an ingest error, saying what was being done.
 pub(crate) fn lake_err(what: &str) -> impl FnOnce(cynex_lake::Error) -> Error + '_ {
@@ -33,6 +36,8 @@ pub struct IngestOptions {
     pub max_warnings: usize,
     /// The inputs are still being written: leave an unfinished last record for the next pass.
     pub follow: bool,
+    /// Threads decoding JSON log records (EVE, Cowrie) while the input is read and written.
+    pub decode_threads: usize,
     /// Prefix of every input identity (e.g. the pushing organisation), so that the same bytes
     /// sent by two parties are two inputs, not one already ingested.
     pub identity_scope: Option<String>,
@@ -49,6 +54,7 @@ impl Default for IngestOptions {
             max_warnings: 10,
             follow: false,
             identity_scope: None,
+            decode_threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(4),
         }
     }
 }
@@ -129,7 +135,7 @@ impl IngestReport {
     }
 }
 
-fn quarantine_batch(recs: &[QuarantineRecord]) -> Result<datafusion::arrow::array::RecordBatch> {
+fn quarantine_batch(recs: &[QuarantineRecord]) -> Result<RecordBatch> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     let mut q = QuarantineColumns::default();
@@ -142,20 +148,99 @@ fn quarantine_batch(recs: &[QuarantineRecord]) -> Result<datafusion::arrow::arra
 /// Rows per batch of log events (see `Ctx::log_file`).
 const LOG_BATCH_ROWS: usize = 16 << 10;
 
-/// Write decoded log events and their quarantined records.
-pub fn write_decoded(tx: &mut Transaction, d: &crate::records::Decoded) -> Result<()> {
-    if !d.events.is_empty() {
-        let mut cols = cynex_model::event::EventColumns::default();
-        for e in &d.events {
-            cols.append(e);
+/// Decoded log rows built into one record batch, with their quarantined records.
+pub(crate) struct Built {
+    events: Option<RecordBatch>,
+    rows: u64,
+    quarantine: Vec<QuarantineRecord>,
+}
+
+impl Built {
+    fn from<E: EventSink>(d: Decoded<E>) -> Result<Built> {
+        let rows = d.events.rows() as u64;
+        let events = d.events.into_batch().map_err(|e| Error::Pipeline(format!("building event rows: {e}")))?;
+        Ok(Built { events, rows, quarantine: d.quarantine })
+    }
+
+    fn write(&self, tx: &mut Transaction) -> Result<()> {
+        if let Some(b) = &self.events {
+            tx.write(Table::Events, b.clone()).map_err(lake_err("writing events"))?;
         }
-        let b = cols.finish().map_err(|e| Error::Pipeline(format!("building event rows: {e}")))?;
-        tx.write(Table::Events, b).map_err(lake_err("writing events"))?;
+        if !self.quarantine.is_empty() {
+            tx.write(Table::Quarantine, quarantine_batch(&self.quarantine)?).map_err(lake_err("writing quarantine"))?;
+        }
+        Ok(())
     }
-    if !d.quarantine.is_empty() {
-        tx.write(Table::Quarantine, quarantine_batch(&d.quarantine)?).map_err(lake_err("writing quarantine"))?;
-    }
-    Ok(())
+}
+
+/// Write decoded log events and their quarantined records; returns how many of each.
+pub fn write_decoded<E: EventSink>(tx: &mut Transaction, d: Decoded<E>) -> Result<(u64, u64)> {
+    let b = Built::from(d)?;
+    b.write(tx)?;
+    Ok((b.rows, b.quarantine.len() as u64))
+}
+
+/// Most bytes of records read into one chunk for the decoders (with [`LOG_BATCH_ROWS`]).
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// Decode JSON records on `threads` workers while the calling thread writes. A reader thread cuts
+/// the input into chunks of whole records; chunk k goes to worker k mod `threads` and its rows
+/// are taken back in the same order, so rows, quarantine and progress keep the input's order.
+/// `take` gets each chunk's rows with the input position after it and whether more may follow,
+/// and answers whether to go on. Memory: a few chunks in flight (bounded channels).
+#[allow(clippy::too_many_arguments)]
+fn decode_parallel<R: std::io::BufRead + Send>(
+    mut split: RecordSplitter<R>,
+    skip_before: u64,
+    batch: usize,
+    threads: usize,
+    format: &'static str,
+    normalize: Normalize,
+    source: &str,
+    organisation: Option<&str>,
+    mut take: impl FnMut(Built, u64, u64, bool) -> Result<bool>,
+) -> Result<()> {
+    use std::sync::mpsc::sync_channel;
+    let threads = threads.max(1);
+    std::thread::scope(|s| {
+        let (mut to_workers, mut from_workers) = (Vec::new(), Vec::new());
+        for _ in 0..threads {
+            let (ctx, crx) = sync_channel::<std::io::Result<RecordChunk>>(1);
+            let (rtx, rrx) = sync_channel::<Result<(Built, u64, u64, bool)>>(1);
+            s.spawn(move || {
+                for c in crx {
+                    let out = c.map_err(|e| Error::Io { path: source.to_string(), source: e }).and_then(|c| {
+                        let mut d = Decoded::<EventColumns>::default();
+                        decode_records(&c, format, normalize, source, organisation, &mut d);
+                        Built::from(d).map(|b| (b, c.offset, c.line, c.last))
+                    });
+                    if rtx.send(out).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(ctx);
+            from_workers.push(rrx);
+        }
+        s.spawn(move || {
+            for k in 0.. {
+                let c = split.read_chunk(skip_before, batch, CHUNK_BYTES);
+                let end = !matches!(&c, Ok(c) if !c.last);
+                if to_workers[k % threads].send(c).is_err() || end {
+                    break;
+                }
+            }
+        });
+        for k in 0.. {
+            let got =
+                from_workers[k % threads].recv().map_err(|_| Error::Pipeline("a decoder thread stopped".into()))?;
+            let (built, offset, line, last) = got?;
+            if !take(built, offset, line, !last)? {
+                break;
+            }
+        }
+        Ok(())
+    })
 }
 
 struct Ctx<'a> {
@@ -367,9 +452,8 @@ impl Ctx<'_> {
 impl Ctx<'_> {
     /// Ingest one log file (Suricata EVE: JSONL or pretty-printed; Zeek: TSV or JSON) into `events`.
     fn log_file(&mut self, path: &Path, organisation: Option<&str>, format: InputFormat) -> Result<FileReport> {
-        use crate::eve::{Decoded, RecordSplitter};
         use crate::zeek::ZeekReader;
-        let Started { shown_path, opened, base, resume_from, mut rep } = match self.start(path, format.name())? {
+        let Started { shown_path, opened, base, resume_from, rep } = match self.start(path, format.name())? {
             Ok(s) => s,
             Err(done) => return Ok(done),
         };
@@ -392,82 +476,98 @@ impl Ctx<'_> {
             None => (opened.reader, 0, 0),
         };
         let buffered = std::io::BufReader::with_capacity(1 << 20, reader);
-        enum Decoder<R> {
-            /// One JSON object per record, normalised by the format's own function.
-            Json(RecordSplitter<R>, fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String>),
-            Zeek(Box<ZeekReader<R>>),
-        }
-        let mut dec = match format {
-            InputFormat::Zeek => Decoder::Zeek(Box::new(
-                ZeekReader::new(buffered, &shown_path, organisation).hold_partial(self.opts.follow),
-            )),
-            _ => {
-                let split = RecordSplitter::new(buffered, start_offset, start_line).hold_partial(self.opts.follow);
-                let normalize: fn(&[u8], &str, u64) -> Result<cynex_model::event::EventRecord, String> =
-                    if format == InputFormat::Cowrie { crate::cowrie::normalize } else { crate::eve::normalize };
-                Decoder::Json(split, normalize)
-            }
-        };
         // Log events are ~50 columns with their raw record: smaller batches than packets keep the
         // decoded rows, the Arrow builders and the batches queued for the encoders small.
         let batch = self.opts.batch_rows.min(LOG_BATCH_ROWS).min(self.opts.commit_every as usize).max(1);
-        let (mut since_commit, mut shown, mut last_offset) = (0u64, 0usize, start_offset);
-        loop {
-            let mut d = Decoded::default();
-            let more = match &mut dec {
-                Decoder::Json(split, normalize) => crate::records::decode_json_records(
+        let mut run = LogRun { base, rep, shown_path, since_commit: 0, shown: 0, last_offset: start_offset };
+        match format {
+            InputFormat::Zeek => {
+                let mut z = ZeekReader::new(buffered, &run.shown_path, organisation).hold_partial(self.opts.follow);
+                loop {
+                    let mut d = Decoded::default();
+                    let more = z
+                        .decode_some(resume_from, batch, &mut d)
+                        .map_err(|e| Error::Io { path: run.shown_path.clone(), source: e })?;
+                    if !self.log_step(&mut run, Built::from(d)?, z.offset(), z.line(), more)? {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let split = RecordSplitter::new(buffered, start_offset, start_line).hold_partial(self.opts.follow);
+                let normalize: Normalize =
+                    if format == InputFormat::Cowrie { crate::cowrie::normalize } else { crate::eve::normalize };
+                let source = run.shown_path.clone();
+                decode_parallel(
                     split,
-                    format.name(),
-                    *normalize,
-                    &shown_path,
-                    organisation,
                     resume_from,
                     batch,
-                    &mut d,
-                ),
-                Decoder::Zeek(z) => z.decode_some(resume_from, batch, &mut d),
-            }
-            .map_err(|e| Error::Io { path: shown_path.clone(), source: e })?;
-            let (offset, line) = match &dec {
-                Decoder::Json(split, _) => (split.offset(), split.line()),
-                Decoder::Zeek(z) => (z.offset(), z.line()),
-            };
-            rep.read += (d.events.len() + d.quarantine.len()) as u64;
-            rep.written += d.events.len() as u64;
-            rep.quarantined += d.quarantine.len() as u64;
-            since_commit += d.events.len() as u64;
-            for q in &d.quarantine {
-                self.warn(&mut shown, q);
-            }
-            write_decoded(&mut self.tx, &d)?;
-            if let Some(bar) = &self.bar {
-                bar.inc(offset - last_offset);
-            }
-            last_offset = offset;
-            let progress = |complete: bool| SourceProgress {
-                offset,
-                complete,
-                read: base.read + rep.read,
-                written: base.written + rep.written,
-                quarantined: base.quarantined + rep.quarantined,
-                path: shown_path.clone(),
-                line: Some(line),
-                ..base.clone()
-            };
-            if !more {
-                self.commit(progress(true))?;
-                break;
-            }
-            if since_commit >= self.opts.commit_every {
-                self.commit(progress(false))?;
-                since_commit = 0;
+                    self.opts.decode_threads,
+                    format.name(),
+                    normalize,
+                    &source,
+                    organisation,
+                    |built, offset, line, more| self.log_step(&mut run, built, offset, line, more),
+                )?;
             }
         }
+        let LogRun { shown_path, shown, last_offset, mut rep, .. } = run;
         if self.opts.max_warnings > 0 && shown > self.opts.max_warnings {
             eprintln!("warning: {} more bad records in {shown_path} are in quarantine", shown - self.opts.max_warnings);
         }
         rep.bytes = last_offset - resume_from.min(last_offset);
         Ok(rep)
+    }
+}
+
+/// The state of one log input being ingested.
+struct LogRun {
+    /// Its committed progress, to which this run's counts are added.
+    base: SourceProgress,
+    rep: FileReport,
+    shown_path: String,
+    since_commit: u64,
+    /// Bad records described so far.
+    shown: usize,
+    last_offset: u64,
+}
+
+impl Ctx<'_> {
+    /// Write one stretch of a log input's rows, ending at `offset`/`line`, and commit when it is
+    /// the end (`more` false) or enough rows were written since the last commit. `false` at the end.
+    fn log_step(&mut self, run: &mut LogRun, built: Built, offset: u64, line: u64, more: bool) -> Result<bool> {
+        let rep = &mut run.rep;
+        rep.read += built.rows + built.quarantine.len() as u64;
+        rep.written += built.rows;
+        rep.quarantined += built.quarantine.len() as u64;
+        run.since_commit += built.rows;
+        for q in &built.quarantine {
+            self.warn(&mut run.shown, q);
+        }
+        built.write(&mut self.tx)?;
+        if let Some(bar) = &self.bar {
+            bar.inc(offset - run.last_offset);
+        }
+        run.last_offset = offset;
+        let progress = |complete: bool| SourceProgress {
+            offset,
+            complete,
+            read: run.base.read + rep.read,
+            written: run.base.written + rep.written,
+            quarantined: run.base.quarantined + rep.quarantined,
+            path: run.shown_path.clone(),
+            line: Some(line),
+            ..run.base.clone()
+        };
+        if !more {
+            self.commit(progress(true))?;
+            return Ok(false);
+        }
+        if run.since_commit >= self.opts.commit_every {
+            self.commit(progress(false))?;
+            run.since_commit = 0;
+        }
+        Ok(true)
     }
 }
 

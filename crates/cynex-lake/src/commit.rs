@@ -130,15 +130,40 @@ pub(crate) fn read_commits_after(root: &Path, after: u64) -> Result<Vec<Commit>>
             });
         }
         let bytes = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
-        let c: Commit = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::CorruptLog { path: path.display().to_string(), reason: e.to_string() })?;
-        if c.seq != s {
-            return Err(Error::CorruptLog {
-                path: path.display().to_string(),
-                reason: format!("names itself commit {}", c.seq),
-            });
-        }
+        let c = parse_commit(&path, s, &bytes)?;
         out.push(c);
     }
     Ok(out)
+}
+
+/// Commits after `after`, found by reading `after + 1`, `after + 2`, … until one does not exist:
+/// how a snapshot that is current up to `after` catches up, without listing the log directory
+/// (which grows by a file per commit, so a follower committing every pass would list ever more).
+/// Commits are created under the lake's exclusive lock, in order and each by one rename, so the
+/// first missing number is the end; the listing with its gap check runs when the lake is opened.
+pub(crate) fn read_next_commits(root: &Path, after: u64) -> Result<Vec<Commit>> {
+    let dir = root.join(COMMITS_DIR);
+    let mut out = Vec::new();
+    for s in after + 1.. {
+        let path = dir.join(commit_file_name(s));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
+        };
+        out.push(parse_commit(&path, s, &bytes)?);
+    }
+    Ok(out)
+}
+
+fn parse_commit(path: &Path, seq: u64, bytes: &[u8]) -> Result<Commit> {
+    let c: Commit = serde_json::from_slice(bytes)
+        .map_err(|e| Error::CorruptLog { path: path.display().to_string(), reason: e.to_string() })?;
+    if c.seq != seq {
+        return Err(Error::CorruptLog {
+            path: path.display().to_string(),
+            reason: format!("names itself commit {}", c.seq),
+        });
+    }
+    Ok(c)
 }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use cynex_model::Table;
 
-use crate::commit::{commit_file_name, read_commits_after, Commit, FileEntry, Snapshot, SourceProgress, COMMITS_DIR};
+use crate::commit::{
+    commit_file_name, read_commits_after, read_next_commits, Commit, FileEntry, Snapshot, SourceProgress, COMMITS_DIR,
+};
 use crate::{io_err, Error, Result};
 
 pub(crate) const STAGING_DIR: &str = "_staging";
@@ -121,7 +123,7 @@ impl Lake {
     /// The commits after `seq`, in order (brought up to date with other processes).
     pub fn commits_after(&self, seq: u64) -> Result<Vec<Commit>> {
         let _g = self.lock_shared()?;
-        read_commits_after(&self.root, seq)
+        read_next_commits(&self.root, seq)
     }
 
     /// Progress recorded for an input, if any.
@@ -149,7 +151,7 @@ impl Lake {
 
     fn refresh_locked(&self) -> Result<()> {
         let after = self.snap().seq;
-        let commits = read_commits_after(&self.root, after)?;
+        let commits = read_next_commits(&self.root, after)?;
         let mut s = self.snap();
         for c in &commits {
             s.apply(c);

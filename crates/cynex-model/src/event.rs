@@ -3,6 +3,7 @@
 //! e.g. `src_endpoint.ip` → `src_endpoint_ip`), with the original record kept verbatim in
 //! `raw_data` for lossless re-parse. See docs/EVENTS.md for the mapping.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{
@@ -22,6 +23,49 @@ macro_rules! event_columns {
             /// Original record, verbatim.
             pub raw_data: String,
             $( $(#[$doc])* pub $name: Option<event_columns!(@ty $kind)>, )*
+        }
+
+        /// One normalised event borrowing its strings where it can (from the input line, for
+        /// decoders that parse without copying): what [`EventColumns::append_row`] takes, so a
+        /// row goes from the line to the column builders with one copy.
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct EventRow<'a> {
+            /// Event time, µs since the epoch (UTC).
+            pub time: i64,
+            /// Original record, verbatim.
+            pub raw_data: Cow<'a, str>,
+            $( $(#[$doc])* pub $name: Option<event_columns!(@row 'a, $kind)>, )*
+        }
+
+        impl EventRow<'_> {
+            /// An owned copy.
+            pub fn into_record(self) -> EventRecord {
+                EventRecord {
+                    time: self.time,
+                    raw_data: self.raw_data.into_owned(),
+                    $( $name: event_columns!(@own self.$name, $kind), )*
+                }
+            }
+        }
+
+        impl EventRecord {
+            /// As a row owning its strings.
+            pub fn into_row(self) -> EventRow<'static> {
+                EventRow {
+                    time: self.time,
+                    raw_data: Cow::Owned(self.raw_data),
+                    $( $name: event_columns!(@give self.$name, $kind), )*
+                }
+            }
+
+            /// A view borrowing every string.
+            pub fn as_row(&self) -> EventRow<'_> {
+                EventRow {
+                    time: self.time,
+                    raw_data: Cow::Borrowed(&self.raw_data),
+                    $( $name: event_columns!(@borrow self.$name, $kind), )*
+                }
+            }
         }
 
         /// Column builders for a batch of [`EventRecord`]s.
@@ -45,6 +89,10 @@ macro_rules! event_columns {
 
         impl EventColumns {
             pub fn append(&mut self, r: &EventRecord) {
+                self.append_row(&r.as_row());
+            }
+
+            pub fn append_row(&mut self, r: &EventRow<'_>) {
                 self.time.append_value(r.time);
                 self.raw_data.append_value(&r.raw_data);
                 $( event_columns!(@append self.$name, r.$name, $kind); )*
@@ -82,6 +130,14 @@ macro_rules! event_columns {
         }
     };
     (@ty str) => { String };
+    (@row $lt:lifetime, str) => { Cow<$lt, str> };
+    (@row $lt:lifetime, $k:ident) => { event_columns!(@ty $k) };
+    (@own $v:expr, str) => { $v.map(Cow::into_owned) };
+    (@own $v:expr, $k:ident) => { $v };
+    (@give $v:expr, str) => { $v.map(Cow::Owned) };
+    (@give $v:expr, $k:ident) => { $v };
+    (@borrow $v:expr, str) => { $v.as_deref().map(Cow::Borrowed) };
+    (@borrow $v:expr, $k:ident) => { $v };
     (@ty u8) => { u8 };
     (@ty u16) => { u16 };
     (@ty u32) => { u32 };

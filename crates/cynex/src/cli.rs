@@ -220,6 +220,10 @@ pub struct EveArgs {
     /// With --follow: exit after this many seconds without new records.
     #[arg(long)]
     pub idle_exit: Option<u64>,
+    /// Threads parsing JSON records (EVE, Cowrie) while the input is read and written
+    /// (default: one per core, at most 4).
+    #[arg(long)]
+    pub decode_threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -718,13 +722,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => cmd::ingest::InputFormat::Eve,
             };
             let lake = lake_of(&cli)?;
-            let opts = cmd::ingest::IngestOptions {
+            let mut opts = cmd::ingest::IngestOptions {
                 sensor: a.sensor.clone(),
                 commit_every: 1_000_000,
                 progress: !cli.quiet,
                 max_warnings: if cli.quiet { 0 } else { 10 },
                 ..Default::default()
             };
+            if let Some(t) = a.decode_threads {
+                opts.decode_threads = t.max(1);
+            }
             let rep = if a.follow {
                 let f = cmd::ingest::FollowOptions {
                     poll: std::time::Duration::from_millis(a.poll_ms.max(10)),

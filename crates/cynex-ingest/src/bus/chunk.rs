@@ -242,7 +242,8 @@ pub fn decode_chunk(format: &str, chunk: &Chunk, source: &str, organisation: Opt
     let result = match fmt {
         "zeek" => ZeekReader::new(cursor, source, organisation).decode_some(skip, usize::MAX, &mut d),
         _ => {
-            let normalize = if fmt == "cowrie" { crate::cowrie::normalize } else { crate::eve::normalize };
+            let normalize: crate::records::Normalize =
+                if fmt == "cowrie" { crate::cowrie::normalize } else { crate::eve::normalize };
             let mut split = RecordSplitter::new(cursor, 0, 0);
             decode_json_records(&mut split, fmt, normalize, source, organisation, skip, usize::MAX, &mut d)
         }

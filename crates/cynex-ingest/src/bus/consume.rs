@@ -220,9 +220,9 @@ fn write_batch(
         let (mut events, mut quarantined) = (0, 0);
         for (_, rec) in &recs {
             let d = decode_chunk(&rec.format, &rec.chunk, &rec.path, rec.organisation.as_deref());
-            write_decoded(&mut tx, &d)?;
-            events += d.events.len() as u64;
-            quarantined += d.quarantine.len() as u64;
+            let (ev, q) = write_decoded(&mut tx, d)?;
+            events += ev;
+            quarantined += q;
             progress.push(SourceProgress {
                 id: rec.position_id(),
                 sensor: sensor.clone(),
@@ -230,9 +230,9 @@ fn write_batch(
                 path: rec.path.clone(),
                 offset: rec.chunk.end,
                 complete: true,
-                read: (d.events.len() + d.quarantine.len()) as u64,
-                written: d.events.len() as u64,
-                quarantined: d.quarantine.len() as u64,
+                read: ev + q,
+                written: ev,
+                quarantined: q,
                 error: None,
                 ..Default::default()
             });
@@ -267,7 +267,8 @@ fn write_batch(
         let (indices, quarantine): (Vec<usize>, Vec<QuarantineRecord>) =
             bad.into_iter().map(|(i, q, _)| (i, q)).unzip();
         let n = quarantine.len() as u64;
-        write_decoded(&mut tx, &Decoded { quarantine, ..Default::default() })?;
+        let d: Decoded = Decoded { quarantine, ..Default::default() };
+        write_decoded(&mut tx, d)?;
         if commit_once(&mut tx, progress, rep)? {
             rep.quarantined += n;
             for i in indices {

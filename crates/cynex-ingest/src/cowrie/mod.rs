@@ -7,7 +7,7 @@
 
 use std::io::BufRead;
 
-use cynex_model::event::EventRecord;
+use cynex_model::event::{EventRecord, EventRow};
 use cynex_model::time::parse_rfc3339_us;
 use serde_json::Value;
 
@@ -23,7 +23,11 @@ fn st(v: &Value, k: &str) -> Option<String> {
 }
 
 /// Normalise one Cowrie record.
-pub fn normalize(raw: &[u8], source: &str, line: u64) -> Result<EventRecord, String> {
+pub fn normalize<'a>(raw: &'a [u8], source: &'a str, line: u64) -> Result<EventRow<'a>, String> {
+    record(raw, source, line).map(EventRecord::into_row)
+}
+
+fn record(raw: &[u8], source: &str, line: u64) -> Result<EventRecord, String> {
     let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
     let v: Value = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
     if !v.is_object() {

@@ -12,7 +12,7 @@ mod typed;
 use std::io::BufRead;
 
 pub use crate::records::{Decoded, RawRecord, RecordSplitter, Split, MAX_RECORD};
-use cynex_model::event::EventRecord;
+use cynex_model::event::EventRow;
 
 /// OCSF class of an EVE event type.
 fn class_of(event_type: &str) -> u32 {
@@ -29,7 +29,7 @@ fn class_of(event_type: &str) -> u32 {
 
 /// Normalise one EVE record. `raw` must be the record's bytes. Only the fields with columns are
 /// parsed, borrowing from the line (module `typed`); the record itself is kept verbatim.
-pub fn normalize(raw: &[u8], source: &str, line: u64) -> Result<EventRecord, String> {
+pub fn normalize<'a>(raw: &'a [u8], source: &'a str, line: u64) -> Result<EventRow<'a>, String> {
     typed::normalize(raw, source, line)
 }
 

@@ -26,15 +26,26 @@ pub(crate) enum Scalar<'a> {
     Nested,
 }
 
-impl Scalar<'_> {
-    /// As text: strings as they are, numbers and booleans as JSON prints them.
-    pub(crate) fn text(&self) -> Option<String> {
+impl<'a> Scalar<'a> {
+    /// As text: strings as they are (borrowed from the line unless escaped), numbers and
+    /// booleans as JSON prints them.
+    pub(crate) fn text(&self) -> Option<Cow<'a, str>> {
         match self {
-            Scalar::Str(s) => Some(s.to_string()),
-            Scalar::U64(n) => Some(n.to_string()),
-            Scalar::I64(n) => Some(n.to_string()),
-            Scalar::F64(f) => Some(serde_json::Number::from_f64(*f).map_or_else(|| f.to_string(), |n| n.to_string())),
-            Scalar::Bool(b) => Some(b.to_string()),
+            Scalar::Str(s) => Some(s.clone()),
+            Scalar::U64(n) => Some(n.to_string().into()),
+            Scalar::I64(n) => Some(n.to_string().into()),
+            Scalar::F64(f) => {
+                Some(serde_json::Number::from_f64(*f).map_or_else(|| f.to_string(), |n| n.to_string()).into())
+            }
+            Scalar::Bool(b) => Some(b.to_string().into()),
+            _ => None,
+        }
+    }
+
+    /// A string only (no numbers).
+    pub(crate) fn string(&self) -> Option<Cow<'a, str>> {
+        match self {
+            Scalar::Str(s) => Some(s.clone()),
             _ => None,
         }
     }
@@ -44,13 +55,6 @@ impl Scalar<'_> {
         match self {
             Scalar::U64(n) => Some(*n),
             Scalar::Str(s) => s.parse().ok(),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn str(&self) -> Option<&str> {
-        match self {
-            Scalar::Str(s) => Some(s),
             _ => None,
         }
     }
@@ -314,7 +318,11 @@ section!(Eve {
 });
 
 /// Normalise one EVE record from its typed view (see [`super::normalize`]).
-pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_model::event::EventRecord, String> {
+pub(crate) fn normalize<'a>(
+    raw: &'a [u8],
+    source: &'a str,
+    line: u64,
+) -> Result<cynex_model::event::EventRow<'a>, String> {
     use cynex_model::time::parse_rfc3339_us;
     let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
     // A struct would also accept an array positionally: only objects are records.
@@ -324,14 +332,14 @@ pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_mod
             Err(e) => format!("bad JSON: {e}"),
         });
     }
-    let v: Eve<'_> = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
+    let v: Eve<'a> = serde_json::from_str(text).map_err(|e| format!("bad JSON: {e}"))?;
     let ts = match &v.timestamp {
         Scalar::Str(t) => parse_rfc3339_us(t).ok_or_else(|| format!("bad timestamp {t:?}"))?,
         Scalar::Absent => return Err("no timestamp".into()),
         _ => return Err("timestamp is not a string".into()),
     };
     let et = match &v.event_type {
-        Scalar::Str(t) if !t.is_empty() => t.to_string(),
+        Scalar::Str(t) if !t.is_empty() => t.clone(),
         Scalar::Absent => return Err("no event_type".into()),
         _ => return Err("event_type is not a non-empty string".into()),
     };
@@ -346,12 +354,12 @@ pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_mod
             Scalar::Nested => Err(format!("{k} is not a number: an object or array")),
         }
     };
-    let mut r = cynex_model::event::EventRecord {
+    let mut r = cynex_model::event::EventRow {
         time: ts,
-        raw_data: text.to_string(),
+        raw_data: Cow::Borrowed(text),
         format: Some("eve".into()),
         class_uid: Some(super::class_of(&et)),
-        activity_id: Some(match et.as_str() {
+        activity_id: Some(match et.as_ref() {
             "alert" | "anomaly" => 1,
             "flow" | "netflow" => 6,
             _ => 0,
@@ -361,15 +369,15 @@ pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_mod
         src_endpoint_port: port("src_port", &v.src_port)?,
         dst_endpoint_ip: v.dest_ip.text(),
         dst_endpoint_port: port("dest_port", &v.dest_port)?,
-        connection_info_protocol_name: v.proto.text().map(|p| p.to_ascii_lowercase()),
+        connection_info_protocol_name: v.proto.text().map(lowercase),
         app_protocol_name: v.app_proto.text(),
         metadata_uid: v.flow_id.text(),
         connection_info_community_uid: v.community_id.text(),
-        source: Some(source.to_string()),
+        source: Some(Cow::Borrowed(source)),
         line: Some(line),
         ..Default::default()
     };
-    match et.as_str() {
+    match et.as_ref() {
         "alert" => {
             if let Some(a) = &v.alert.0 {
                 r.finding_info_title = a.signature.text();
@@ -397,8 +405,7 @@ pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_mod
         "drop" => r.action = Some("blocked".into()),
         "dns" => {
             if let Some(d) = &v.dns.0 {
-                r.dns_query_hostname =
-                    d.rrname.text().or_else(|| d.queries.0.as_ref().and_then(|q| q.rrname.str()).map(str::to_string));
+                r.dns_query_hostname = d.rrname.text().or_else(|| d.queries.0.as_ref().and_then(|q| q.rrname.string()));
                 r.dns_query_type = d.rrtype.text();
                 r.dns_rcode = d.rcode.text();
             }
@@ -441,4 +448,16 @@ pub(crate) fn normalize(raw: &[u8], source: &str, line: u64) -> Result<cynex_mod
     }
     r.event_type = Some(et);
     Ok(r)
+}
+
+/// A protocol name in lower case, without allocating for the common ones.
+fn lowercase(p: Cow<'_, str>) -> Cow<'_, str> {
+    match p.as_ref() {
+        "TCP" => "tcp".into(),
+        "UDP" => "udp".into(),
+        "ICMP" => "icmp".into(),
+        "IPv6-ICMP" => "ipv6-icmp".into(),
+        _ if p.bytes().any(|b| b.is_ascii_uppercase()) => p.to_ascii_lowercase().into(),
+        _ => p,
+    }
 }
