@@ -81,6 +81,15 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// Fold a later pass over the same input into this report (its first status stays).
+    fn add(&mut self, later: &FileReport) {
+        self.read += later.read;
+        self.written += later.written;
+        self.quarantined += later.quarantined;
+        self.bytes += later.bytes;
+        self.fixed_timestamps += later.fixed_timestamps;
+    }
+
     fn new(path: &Path, status: FileStatus) -> Self {
         FileReport {
             path: path.to_path_buf(),
@@ -700,7 +709,23 @@ pub struct FollowOptions {
     pub poll: std::time::Duration,
     /// Stop after this long without new records (default: follow until killed).
     pub idle_exit: Option<std::time::Duration>,
+    /// Merge this follower's small files after this many commits (0: never). Each pass that
+    /// finds records commits its own small files; over days they would number in the hundreds
+    /// of thousands, and the lake's snapshot (in every reader's memory) with them.
+    pub compact_every: u64,
 }
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions { poll: std::time::Duration::from_secs(1), idle_exit: None, compact_every: 64 }
+    }
+}
+
+/// Files smaller than this, written by a follower, are merged by [`follow`]'s compaction into
+/// files of up to [`FOLLOW_COMPACT_TARGET`]; larger ones are left alone, so each byte is
+/// rewritten a bounded number of times however long the follower runs.
+const FOLLOW_SMALL_FILE: u64 = 8 << 20;
+const FOLLOW_COMPACT_TARGET: u64 = 128 << 20;
 
 /// Ingest `paths`, then keep ingesting what is appended to them, like `tail -F`: every `poll`,
 /// each input is resumed from its committed offset (a plain JSON log by seeking there). A file
@@ -722,6 +747,7 @@ pub fn follow(
     let mut total = IngestReport { events: format != InputFormat::Pcap, ..Default::default() };
     let start = Instant::now();
     let mut last_new = Instant::now();
+    let mut compacted_at = 0;
     loop {
         let mut inputs: Vec<PathBuf> = Vec::new();
         for p in paths {
@@ -738,10 +764,24 @@ pub fn follow(
         if !fresh.is_empty() {
             last_new = Instant::now();
             on_pass(&IngestReport { files: fresh.clone(), ..rep.clone() })?;
-            total.files.extend(fresh);
+            // One report per input, not per pass: a follower runs for days.
+            for r in fresh {
+                match total.files.iter_mut().find(|t| t.path == r.path) {
+                    Some(t) => t.add(&r),
+                    None => total.files.push(r),
+                }
+            }
             total.parquet_files += rep.parquet_files;
             total.parquet_bytes += rep.parquet_bytes;
             total.commits += rep.commits;
+        }
+        if f.compact_every > 0 && total.commits - compacted_at >= f.compact_every {
+            compacted_at = total.commits;
+            let tables = [Table::Events.name(), Table::Quarantine.name()];
+            lake.compact_where(FOLLOW_COMPACT_TARGET, opts.writer.clone(), |e| {
+                e.sensor == opts.sensor && e.bytes < FOLLOW_SMALL_FILE && tables.contains(&e.table.as_str())
+            })
+            .map_err(lake_err("merging the follower's small files"))?;
         }
         if f.idle_exit.is_some_and(|d| last_new.elapsed() >= d) {
             break;

@@ -69,9 +69,19 @@ impl Lake {
     /// `target_bytes` into as few files as fit `target_bytes`. Readers never see a partial
     /// state: the merged file and the removal of its inputs are one commit.
     pub fn compact(&self, target_bytes: u64, opts: WriterOptions) -> Result<CompactReport> {
+        self.compact_where(target_bytes, opts, |_| true)
+    }
+
+    /// [`Lake::compact`] of only the files `select` picks (e.g. one writer's small files).
+    pub fn compact_where(
+        &self,
+        target_bytes: u64,
+        opts: WriterOptions,
+        select: impl Fn(&FileEntry) -> bool,
+    ) -> Result<CompactReport> {
         let snap = self.snapshot()?;
         let mut groups: BTreeMap<(String, String, i64, u8), Vec<FileEntry>> = BTreeMap::new();
-        for f in snap.files.values().filter(|f| f.bytes < target_bytes) {
+        for f in snap.files.values().filter(|f| f.bytes < target_bytes && select(f)) {
             groups.entry((f.table.clone(), f.sensor.clone(), f.days, f.hour)).or_default().push(f.clone());
         }
         let mut report = CompactReport::default();

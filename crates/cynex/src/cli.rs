@@ -224,6 +224,9 @@ pub struct EveArgs {
     /// (default: one per core, at most 4).
     #[arg(long)]
     pub decode_threads: Option<usize>,
+    /// With --follow: merge the follower's small Parquet files after this many commits (0: never).
+    #[arg(long, default_value_t = 64)]
+    pub compact_every: u64,
 }
 
 #[derive(Args, Debug)]
@@ -736,6 +739,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let f = cmd::ingest::FollowOptions {
                     poll: std::time::Duration::from_millis(a.poll_ms.max(10)),
                     idle_exit: a.idle_exit.map(std::time::Duration::from_secs),
+                    compact_every: a.compact_every,
                 };
                 cmd::ingest::follow(&lake, &a.paths, &opts, format, a.org.as_deref(), &f, &mut out)?
             } else {

@@ -36,6 +36,7 @@ fn follower(data: &Path, log: &Path) -> Child {
         .arg("--data")
         .arg(data)
         .args(["--quiet", "ingest", "eve", "--follow", "--poll-ms", "50", "--idle-exit", "3", "--sensor", "tail"])
+        .args(["--compact-every", "4"])
         .arg(log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -95,4 +96,16 @@ fn follow_survives_partial_lines_rotation_and_a_kill() {
     assert_eq!((rows[0]["n"].as_u64(), rows[0]["distinct_lines"].as_u64()), (Some(600), Some(600)), "{stdout}");
     let q = query_json(&data, "SELECT count(*) AS n FROM quarantine");
     assert_eq!(q[0]["n"].as_u64(), Some(0), "no half line was quarantined");
+
+    // Each pass committed its own small files; the follower merged them as it went.
+    let wrote = |what: &str| -> u64 {
+        let i = stdout.rfind(what).unwrap_or_else(|| panic!("no {what:?} in {stdout}"));
+        stdout[..i].rsplit(' ').next().and_then(|n| n.replace(',', "").parse().ok()).unwrap()
+    };
+    let (files, commits) = (wrote(" Parquet file(s)"), wrote(" commit(s)"));
+    assert!(commits >= 4, "{stdout}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&crate::ok(&crate::cynex(&data, &["lake", "stats", "--format", "json"]))).unwrap();
+    let live = stats.as_array().unwrap().iter().find(|t| t["table"] == "events").unwrap()["files"].as_u64().unwrap();
+    assert!(live < files, "{live} events files live after the follower wrote {files} in {commits} commits");
 }
