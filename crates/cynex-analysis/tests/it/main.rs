@@ -20,7 +20,12 @@ pub(crate) fn capture(cfg: &DarknetConfig) -> (GroundTruth, Vec<u8>) {
 
 /// Ingest a capture through the real reader, committing every `batch_rows` packets.
 pub(crate) fn ingest(lake: &Lake, sensor: &str, id: &str, bytes: &[u8]) -> u64 {
-    let mut tx = lake.begin(sensor, WriterOptions { threads: 2, ..Default::default() }).unwrap();
+    ingest_threads(lake, sensor, id, bytes, 2)
+}
+
+/// [`ingest`] with `threads` encoders: each writes its own file per hour, interleaved in time.
+pub(crate) fn ingest_threads(lake: &Lake, sensor: &str, id: &str, bytes: &[u8], threads: usize) -> u64 {
+    let mut tx = lake.begin(sensor, WriterOptions { threads, ..Default::default() }).unwrap();
     let reader = CaptureReader::new(bytes, "mem").unwrap();
     let mut src = PcapSource::new(reader, "mem", 65_536, 0);
     let mut n = 0;
