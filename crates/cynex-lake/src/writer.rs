@@ -80,7 +80,6 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
     // High-cardinality columns gain nothing from dictionaries and pay for building them.
     let no_dict: &[&str] = match table {
         Table::Packets => &[
-            "ts",
             "tcp_seq",
             "tcp_ack",
             "tcp_tsval",
@@ -91,7 +90,7 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
             "inner_src_ip6",
             "inner_dst_ip6",
         ],
-        Table::Quarantine => &["ingested_at", "raw", "offset"],
+        Table::Quarantine => &["raw", "offset"],
         Table::Findings | Table::Ongoing | Table::Campaigns => &["id", "evidence", "end_time"],
         Table::Stats | Table::PortStats => &[],
         Table::Events => &["raw_data", "line", "metadata_uid"],
@@ -110,8 +109,12 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
         b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
     }
     // Time is (nearly) sorted: deltas are small, so delta encoding stores far fewer bytes per
-    // row than plain (measured in BENCHMARKS.md).
-    b = b.set_column_encoding(ColumnPath::from(table.time_column()), Encoding::DELTA_BINARY_PACKED);
+    // row than plain (measured in BENCHMARKS.md). With a dictionary enabled, Parquet uses the set
+    // encoding only as the fallback once the dictionary page is full — which 128 k mostly-unique
+    // event times never fill — so the dictionary is turned off for the time column of every table.
+    b = b
+        .set_column_dictionary_enabled(ColumnPath::from(table.time_column()), false)
+        .set_column_encoding(ColumnPath::from(table.time_column()), Encoding::DELTA_BINARY_PACKED);
     if table == Table::Packets {
         // Random 16-bit values stored as INT32: split into byte planes the two high planes are all
         // zero and vanish under zstd.
