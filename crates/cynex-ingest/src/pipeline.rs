@@ -220,7 +220,10 @@ fn decode_parallel<R: std::io::BufRead + Send>(
             s.spawn(move || {
                 for c in crx {
                     let out = c.map_err(|e| Error::Io { path: source.to_string(), source: e }).and_then(|c| {
-                        let mut d = Decoded::<EventColumns>::default();
+                        let mut d = Decoded {
+                            events: EventColumns::with_capacity(c.recs.len(), c.buf.len()),
+                            quarantine: Vec::new(),
+                        };
                         decode_records(&c, format, normalize, source, organisation, &mut d);
                         Built::from(d).map(|b| (b, c.offset, c.line, c.last))
                     });

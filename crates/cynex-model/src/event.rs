@@ -88,6 +88,17 @@ macro_rules! event_columns {
         }
 
         impl EventColumns {
+            /// Builders sized for `rows` rows whose verbatim records total `raw_bytes`, so that
+            /// filling them does not regrow (and copy) the largest buffers.
+            pub fn with_capacity(rows: usize, raw_bytes: usize) -> Self {
+                EventColumns {
+                    time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+                    raw_data: StringBuilder::with_capacity(rows, raw_bytes),
+                    $( $name: event_columns!(@with_capacity $kind, rows), )*
+                    len: 0,
+                }
+            }
+
             pub fn append(&mut self, r: &EventRecord) {
                 self.append_row(&r.as_row());
             }
@@ -143,6 +154,8 @@ macro_rules! event_columns {
     (@ty u32) => { u32 };
     (@ty u64) => { u64 };
     (@builder str) => { StringBuilder };
+    (@with_capacity str, $n:expr) => { StringBuilder::with_capacity($n, 0) };
+    (@with_capacity $k:ident, $n:expr) => { <event_columns!(@builder $k)>::with_capacity($n) };
     (@builder u8) => { UInt8Builder };
     (@builder u16) => { UInt16Builder };
     (@builder u32) => { UInt32Builder };
