@@ -93,7 +93,15 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
         Table::Quarantine => &["raw", "offset"],
         Table::Findings | Table::Ongoing | Table::Campaigns => &["id", "evidence", "end_time"],
         Table::Stats | Table::PortStats => &[],
-        Table::Events => &["raw_data", "line", "metadata_uid"],
+        // Flow ids and community ids are unique per flow, content hashes nearly so.
+        Table::Events => &[
+            "raw_data",
+            "line",
+            "metadata_uid",
+            "connection_info_community_uid",
+            "file_hashes_sha256",
+            "file_hashes_md5",
+        ],
     };
     for c in no_dict {
         b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);

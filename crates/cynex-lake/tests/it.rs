@@ -262,6 +262,46 @@ fn commit_new_lets_only_one_racing_writer_commit_an_input() {
 /// enabled and uses the configured encoding only once the dictionary page is full, which
 /// mostly-unique event times never fill: `events.time` was dictionary-encoded at ~5 B a row.
 #[test]
+fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let mut cols = cynex_model::event::EventColumns::default();
+    for i in 0..5_000i64 {
+        let r = cynex_model::event::EventRecord {
+            time: 1_790_000_000_000_000 + i,
+            raw_data: "{}".into(),
+            format: Some("eve".into()),
+            connection_info_community_uid: Some(format!("1:{i:020}=")),
+            file_hashes_sha256: Some(format!("{i:064x}")),
+            ..Default::default()
+        };
+        cols.append(&r);
+    }
+    let mut tx = lake.begin("s1", WriterOptions { threads: 1, ..Default::default() }).unwrap();
+    tx.write(Table::Events, cols.finish().unwrap()).unwrap();
+    tx.commit("ingest", vec![progress(1, true)]).unwrap();
+    let files = parquet_files(&dir.path().join("events"));
+    assert!(!files.is_empty());
+    for f in files {
+        let r = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+        for rg in r.metadata().row_groups() {
+            let dict = |col: &str| {
+                rg.columns()
+                    .iter()
+                    .find(|c| c.column_path().string() == col)
+                    .unwrap()
+                    .dictionary_page_offset()
+                    .is_some()
+            };
+            assert!(!dict("connection_info_community_uid"), "community ids are unique per flow");
+            assert!(!dict("file_hashes_sha256"), "content hashes are nearly unique");
+            assert!(dict("format"), "a repeated value keeps its dictionary");
+        }
+    }
+}
+
+#[test]
 fn time_columns_are_delta_encoded_without_a_dictionary() {
     use datafusion::parquet::basic::Encoding;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
