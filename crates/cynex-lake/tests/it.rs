@@ -302,7 +302,7 @@ fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
 }
 
 #[test]
-fn time_columns_are_delta_encoded_without_a_dictionary() {
+fn time_and_line_columns_are_delta_encoded_without_a_dictionary() {
     use datafusion::parquet::basic::Encoding;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = tempfile::tempdir().unwrap();
@@ -312,6 +312,7 @@ fn time_columns_are_delta_encoded_without_a_dictionary() {
         let r = cynex_model::event::EventRecord {
             time: 1_790_000_000_000_000 + i * 997,
             raw_data: "{}".into(),
+            line: Some(i as u64 + 1),
             ..Default::default()
         };
         cols.append(&r);
@@ -321,7 +322,7 @@ fn time_columns_are_delta_encoded_without_a_dictionary() {
     tx.commit("ingest", vec![progress(1, true)]).unwrap();
     let (bytes, _) = capture(20_000, 1);
     ingest(&lake, &bytes, 8_192);
-    for (table, col) in [("events", "time"), ("packets", "ts")] {
+    for (table, col) in [("events", "time"), ("events", "line"), ("packets", "ts")] {
         let files = parquet_files(&dir.path().join(table));
         assert!(!files.is_empty(), "{table}");
         for f in files {
