@@ -93,7 +93,8 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
         Table::Quarantine => &["raw", "offset"],
         Table::Findings | Table::Ongoing | Table::Campaigns => &["id", "evidence", "end_time"],
         Table::Stats | Table::PortStats => &[],
-        // Flow ids and community ids are unique per flow, content hashes nearly so.
+        // Flow ids and community ids are unique per flow, content hashes nearly so, client
+        // ports are ephemeral.
         Table::Events => &[
             "raw_data",
             "line",
@@ -101,6 +102,7 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
             "connection_info_community_uid",
             "file_hashes_sha256",
             "file_hashes_md5",
+            "src_endpoint_port",
         ],
     };
     for c in no_dict {
@@ -126,7 +128,9 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
     if table == Table::Events {
         // Line numbers of a log rise by one per record: delta-encoded they take bits per page,
         // where plain wrote 8 bytes per row for zstd to squeeze.
-        b = b.set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_BINARY_PACKED);
+        b = b
+            .set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_BINARY_PACKED)
+            .set_column_encoding(ColumnPath::from("src_endpoint_port"), Encoding::BYTE_STREAM_SPLIT);
     }
     if table == Table::Packets {
         // Random 16-bit values stored as INT32: split into byte planes the two high planes are all

@@ -274,6 +274,7 @@ fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
             format: Some("eve".into()),
             connection_info_community_uid: Some(format!("1:{i:020}=")),
             file_hashes_sha256: Some(format!("{i:064x}")),
+            src_endpoint_port: Some(32_768 + (i as u16).wrapping_mul(7919) % 28_000),
             ..Default::default()
         };
         cols.append(&r);
@@ -297,6 +298,12 @@ fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
             assert!(!dict("connection_info_community_uid"), "community ids are unique per flow");
             assert!(!dict("file_hashes_sha256"), "content hashes are nearly unique");
             assert!(dict("format"), "a repeated value keeps its dictionary");
+            assert!(!dict("src_endpoint_port"), "client ports are ephemeral");
+            let port = rg.columns().iter().find(|c| c.column_path().string() == "src_endpoint_port").unwrap();
+            assert!(
+                port.encodings().any(|e| e == datafusion::parquet::basic::Encoding::BYTE_STREAM_SPLIT),
+                "client ports split into byte planes"
+            );
         }
     }
 }
