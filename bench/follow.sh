@@ -41,7 +41,7 @@ sample() {
   local rss commits
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$FOLLOWER/status" 2>/dev/null || echo 0)
   # (set -e would end the sampler while the lake does not exist yet)
-  commits=$({ find "$WORK/data/lake/_commits" -name '*.json' 2>/dev/null || true; } | wc -l)
+  commits=$({ find "$WORK/data/lake/_commits" -name '*.json' ! -name '*.checkpoint.json' 2>/dev/null || true; } | wc -l)
   echo "$SECONDS $commits $rss" >>"$WORK/rss.txt"
 }
 ( while kill -0 "$FOLLOWER" 2>/dev/null; do sample; sleep 1; done ) &
@@ -64,7 +64,7 @@ kill "$SAMPLER" 2>/dev/null || true
 WROTE=$((DAYS * PER_DAY))
 read -r N DISTINCT < <("$BIN" --data "$WORK/data" query --format csv \
   "SELECT count(*), count(DISTINCT CAST(date_trunc('day', time) AS VARCHAR) || ':' || CAST(line AS VARCHAR)) FROM events" | tail -1 | tr ',' ' ')
-COMMITS=$(find "$WORK/data/lake/_commits" -name '*.json' | wc -l)
+COMMITS=$(find "$WORK/data/lake/_commits" -name '*.json' ! -name '*.checkpoint.json' | wc -l)
 FILES=$("$BIN" --data "$WORK/data" lake stats --format csv | awk -F, '$1 == "events" {print $2}')
 echo "| measure | value |"
 echo "|---|---|"

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use cynex_model::Table;
 
 use crate::commit::{
-    commit_file_name, read_commits_after, read_next_commits, Commit, FileEntry, Snapshot, SourceProgress, COMMITS_DIR,
+    commit_file_name, read_commits_after, read_latest_checkpoint, read_next_commits, write_checkpoint, Commit,
+    FileEntry, Snapshot, SourceProgress, CHECKPOINT_EVERY, COMMITS_DIR,
 };
 use crate::{io_err, Error, Result};
 
@@ -59,16 +60,58 @@ impl Lake {
         }
         let lake = Lake { root, snapshot: Arc::new(Mutex::new(Snapshot::default())) };
         let _g = lake.lock_exclusive()?;
-        // The snapshot is empty here, so this reads the whole log once; recovery reuses it.
-        let all = read_commits_after(&lake.root, 0)?;
+        // The latest checkpoint, then the commits after it (read once; recovery reuses them).
+        let base = read_latest_checkpoint(&lake.root)?.unwrap_or_default();
+        let tail = read_commits_after(&lake.root, base.seq)?;
         {
             let mut s = lake.snap();
-            for c in &all {
+            *s = base;
+            for c in &tail {
                 s.apply(c);
             }
         }
-        lake.recover_locked(&all)?;
+        lake.recover_locked(&tail)?;
+        let (seq, checkpoint) = {
+            let s = lake.snap();
+            (s.seq, s.checkpoint)
+        };
+        if seq >= checkpoint + CHECKPOINT_EVERY {
+            lake.checkpoint_or_warn(None);
+        }
         Ok(lake)
+    }
+
+    /// Write a checkpoint of the snapshot now, so the next open replays no commit before it
+    /// (one is also written every 256 commits).
+    pub fn checkpoint(&self) -> Result<u64> {
+        let _g = self.lock_exclusive()?;
+        self.refresh_locked()?;
+        let tail = read_next_commits(&self.root, self.snap().checkpoint)?;
+        self.checkpoint_locked(Some(&tail))?;
+        Ok(self.snap().seq)
+    }
+
+    /// Under the exclusive lock: make sure everything the commits since the last checkpoint
+    /// (`tail`, read here when not given) did is on disk — a crashed writer may have left a
+    /// commit half rolled forward — and then write the checkpoint. Files committed earlier are
+    /// still rolled forward from the snapshot's own record of where they were staged; a file
+    /// such a commit removed but could not delete would only be left over on disk.
+    /// A checkpoint only shortens later opens: failing to write one is reported, not an error of
+    /// the commit or open that wanted it.
+    fn checkpoint_or_warn(&self, tail: Option<&[Commit]>) {
+        if let Err(e) = self.checkpoint_locked(tail) {
+            tracing::warn!(error = %e, "could not write a checkpoint of the commit log; the next open replays more of it");
+        }
+    }
+
+    fn checkpoint_locked(&self, tail: Option<&[Commit]>) -> Result<()> {
+        if let Some(tail) = tail {
+            self.recover_locked(tail)?;
+        }
+        let snap = self.snap().clone();
+        write_checkpoint(&self.root, &snap)?;
+        self.snap().checkpoint = snap.seq;
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -142,6 +185,21 @@ impl Lake {
         Ok(keys.iter().map(|k| s.sources.contains_key(k)).collect())
     }
 
+    /// For each `(sensor, input, start, end)`: the parts of `[start, end)` not yet committed
+    /// (pieces are committed by [`crate::Transaction::commit_pieces`]), with one look at the log.
+    pub fn uncommitted_pieces(&self, pieces: &[(String, String, u64, u64)]) -> Result<Vec<Vec<(u64, u64)>>> {
+        let _g = self.lock_shared()?;
+        self.refresh_locked()?;
+        let s = self.snap();
+        Ok(pieces
+            .iter()
+            .map(|(sensor, id, lo, hi)| match s.source(sensor, id) {
+                Some(p) => crate::commit::uncovered(&p.ranges, *lo, *hi),
+                None => vec![(*lo, *hi)],
+            })
+            .collect())
+    }
+
     /// The recorded progress entries that `keep` selects (brought up to date first).
     pub fn sources_where(&self, keep: impl Fn(&SourceProgress) -> bool) -> Result<Vec<SourceProgress>> {
         let _g = self.lock_shared()?;
@@ -161,21 +219,26 @@ impl Lake {
 
     /// Under the exclusive lock: finish renames of committed files, delete files that commits
     /// removed, and delete staging left by writers that died before committing.
-    fn recover_locked(&self, all: &[Commit]) -> Result<()> {
-        let mut staged_to_final = std::collections::HashMap::new();
-        let mut removed = BTreeSet::new();
-        for c in all {
-            for f in &c.add {
-                staged_to_final.insert(f.staged.clone(), f.path.clone());
-            }
-            removed.extend(c.remove.iter().cloned());
-        }
-        let live: BTreeSet<String> = self.snap().files.keys().cloned().collect();
+    fn recover_locked(&self, recent: &[Commit]) -> Result<()> {
+        // Live files know where they were staged, whichever commit added them.
+        let (staged_to_final, live): (std::collections::HashMap<String, String>, BTreeSet<String>) = {
+            let s = self.snap();
+            (s.files.values().map(|f| (f.staged.clone(), f.path.clone())).collect(), s.files.keys().cloned().collect())
+        };
+        let removed: BTreeSet<String> = recent.iter().flat_map(|c| c.remove.iter().cloned()).collect();
         for p in removed.difference(&live) {
             let full = self.root.join(p);
             if full.exists() {
                 tracing::info!(file = %p, "recovery: deleting file removed by a commit");
                 fs::remove_file(&full).map_err(io_err(format!("deleting {}", full.display())))?;
+            }
+        }
+        // Commit records and checkpoints that never got renamed into place.
+        let log = self.root.join(COMMITS_DIR);
+        for e in fs::read_dir(&log).map_err(io_err(format!("reading {}", log.display())))?.filter_map(|e| e.ok()) {
+            let name = e.file_name();
+            if name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) {
+                fs::remove_file(e.path()).map_err(io_err(format!("deleting {}", e.path().display())))?;
             }
         }
         let staging = self.root.join(STAGING_DIR);
@@ -199,7 +262,7 @@ impl Lake {
                 let rel =
                     format!("{STAGING_DIR}/{}/{}", e.file_name().to_string_lossy(), f.file_name().to_string_lossy());
                 match staged_to_final.get(&rel) {
-                    Some(fin) if live.contains(fin) => {
+                    Some(fin) => {
                         tracing::info!(file = %fin, "recovery: completing rename of a committed file");
                         self.place(&f.path(), fin)?;
                     }
@@ -225,33 +288,37 @@ impl Lake {
     }
 
     /// Commit: record `add`, `remove` and `sources` as one commit, then move the added files into
-    /// place and delete the removed ones. Every removed file must still be live; with
-    /// `new_sources`, no input in `sources` may have progress recorded already (so two writers
-    /// racing to commit the same input cannot both succeed).
+    /// place and delete the removed ones. Every removed file must still be live; `mode` says how
+    /// `sources` meet progress already recorded.
     pub(crate) fn commit(
         &self,
         op: &str,
         add: Vec<FileEntry>,
         remove: Vec<String>,
         sources: Vec<SourceProgress>,
-        new_sources: bool,
+        mode: SourceMode,
     ) -> Result<u64> {
         let _g = self.lock_exclusive()?;
         self.refresh_locked()?;
-        {
+        let sources = {
             let s = self.snap();
             if let Some(gone) = remove.iter().find(|p| !s.files.contains_key(*p)) {
                 return Err(Error::Conflict(format!("{gone} was already removed by another commit")));
             }
-            if new_sources {
-                if let Some(seen) = sources.iter().find(|p| s.source(&p.sensor, &p.id).is_some()) {
-                    return Err(Error::Conflict(format!(
-                        "input {} of sensor {} was already committed by another writer",
-                        seen.id, seen.sensor
-                    )));
+            match mode {
+                SourceMode::Replace => sources,
+                SourceMode::New => {
+                    if let Some(seen) = sources.iter().find(|p| s.source(&p.sensor, &p.id).is_some()) {
+                        return Err(Error::Conflict(format!(
+                            "input {} of sensor {} was already committed by another writer",
+                            seen.id, seen.sensor
+                        )));
+                    }
+                    sources
                 }
+                SourceMode::Pieces => merge_pieces(&s, sources)?,
             }
-        }
+        };
         let seq = self.snap().seq + 1;
         let commit = Commit { seq, time_us: now_us(), op: op.to_string(), add, remove, sources };
         let dir = self.root.join(COMMITS_DIR);
@@ -283,8 +350,59 @@ impl Lake {
             remove_empty_parents(&self.root, &full);
         }
         self.snap().apply(&commit);
+        let since = self.snap().checkpoint;
+        if seq >= since + CHECKPOINT_EVERY {
+            match read_next_commits(&self.root, since) {
+                Ok(tail) => self.checkpoint_or_warn(Some(&tail)),
+                Err(e) => tracing::warn!(error = %e, "could not read the commits since the last checkpoint"),
+            }
+        }
         Ok(seq)
     }
+}
+
+/// How a commit's input progress meets what is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceMode {
+    /// Each entry replaces the input's progress (an input read on from where it was).
+    Replace,
+    /// No input may have progress yet: two writers racing on one input cannot both commit it.
+    New,
+    /// Each entry is one piece (`ranges` holds its one range) of an input committed in pieces:
+    /// it is merged into the input's ranges, and a piece overlapping what is recorded (or
+    /// another piece) fails the commit, so racing writers cannot both commit the same bytes.
+    Pieces,
+}
+
+/// The progress entries recording `pieces` on top of `snap` (one per input).
+fn merge_pieces(snap: &Snapshot, pieces: Vec<SourceProgress>) -> Result<Vec<SourceProgress>> {
+    let mut merged: std::collections::BTreeMap<(String, String), SourceProgress> = Default::default();
+    for p in pieces {
+        let &[(lo, hi)] = p.ranges.as_slice() else {
+            return Err(Error::Internal(format!("a piece of input {} must hold one range", p.id)));
+        };
+        let key = (p.sensor.clone(), p.id.clone());
+        let mut e = match merged.remove(&key).or_else(|| snap.source(&p.sensor, &p.id).cloned()) {
+            None => SourceProgress { ranges: Vec::new(), read: 0, written: 0, quarantined: 0, ..p.clone() },
+            Some(e) => e,
+        };
+        if !crate::commit::insert_range(&mut e.ranges, lo, hi) {
+            return Err(Error::Conflict(format!(
+                "bytes {lo}..{hi} of input {} of sensor {} were already committed by another writer",
+                p.id, p.sensor
+            )));
+        }
+        e.read += p.read;
+        e.written += p.written;
+        e.quarantined += p.quarantined;
+        e.path = p.path;
+        e.format = p.format;
+        e.error = p.error.or(e.error);
+        e.offset = e.ranges.first().map_or(0, |r| r.1);
+        e.complete = false;
+        merged.insert(key, e);
+    }
+    Ok(merged.into_values().collect())
 }
 
 /// Remove now-empty partition directories above a deleted file, up to the table directory.

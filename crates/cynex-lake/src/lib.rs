@@ -17,7 +17,7 @@ mod maintain;
 mod query;
 mod writer;
 
-pub use commit::{Commit, FileEntry, Snapshot, SourceProgress};
+pub use commit::{insert_range, uncovered, Commit, FileEntry, Snapshot, SourceProgress};
 pub use lake::{valid_sensor_name, Lake, LockGuard};
 pub use maintain::{CompactReport, PruneReport, TableStats};
 pub use query::{QueryOptions, QuerySession};

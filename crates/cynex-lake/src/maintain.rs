@@ -9,6 +9,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 
 use crate::commit::FileEntry;
+use crate::lake::SourceMode;
 use crate::writer::WriterOptions;
 use crate::{io_err, Lake, Result};
 
@@ -122,7 +123,7 @@ impl Lake {
                 report.files_before += removed.len() as u64;
                 report.files_after += added.len() as u64;
                 report.rows += rows;
-                self.commit("compact", added, removed, Vec::new(), false)?;
+                self.commit("compact", added, removed, Vec::new(), SourceMode::Replace)?;
             }
         }
         Ok(report)
@@ -139,7 +140,13 @@ impl Lake {
             bytes: old.iter().map(|f| f.bytes).sum(),
         };
         if !old.is_empty() {
-            self.commit("prune", Vec::new(), old.iter().map(|f| f.path.clone()).collect(), Vec::new(), false)?;
+            self.commit(
+                "prune",
+                Vec::new(),
+                old.iter().map(|f| f.path.clone()).collect(),
+                Vec::new(),
+                SourceMode::Replace,
+            )?;
         }
         Ok(report)
     }

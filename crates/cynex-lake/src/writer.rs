@@ -26,7 +26,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::commit::{FileEntry, SourceProgress};
-use crate::lake::{Lake, STAGING_DIR};
+use crate::lake::{Lake, SourceMode, STAGING_DIR};
 use crate::{io_err, Error, Result};
 
 /// Files an encoder keeps open at once; past it the least recently written is closed.
@@ -128,16 +128,17 @@ fn props(table: Table, opts: &WriterOptions) -> WriterProperties {
     if table == Table::Events {
         // Line numbers of a log rise by one per record: delta-encoded they take bits per page,
         // where plain wrote 8 bytes per row for zstd to squeeze.
-        b = b
-            .set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_BINARY_PACKED)
-            .set_column_encoding(ColumnPath::from("src_endpoint_port"), Encoding::BYTE_STREAM_SPLIT);
+        b = b.set_column_encoding(ColumnPath::from("line"), Encoding::DELTA_BINARY_PACKED);
     }
-    if table == Table::Packets {
-        // Random 16-bit values stored as INT32: split into byte planes the two high planes are all
-        // zero and vanish under zstd.
-        for c in ["ip_id", "src_port"] {
-            b = b.set_column_encoding(ColumnPath::from(c), Encoding::BYTE_STREAM_SPLIT);
-        }
+    // Random 16-bit values stored as INT32: split into byte planes the two high planes are all
+    // zero and vanish under zstd (each is also in `no_dict`, which a set encoding needs).
+    let byte_planes: &[&str] = match table {
+        Table::Packets => &["ip_id", "src_port"],
+        Table::Events => &["src_endpoint_port"],
+        _ => &[],
+    };
+    for c in byte_planes {
+        b = b.set_column_encoding(ColumnPath::from(*c), Encoding::BYTE_STREAM_SPLIT);
     }
     b.build()
 }
@@ -427,14 +428,22 @@ impl Transaction {
 
     /// Make everything written so far visible, atomically with the given input progress.
     pub fn commit(&mut self, op: &str, sources: Vec<SourceProgress>) -> Result<CommitInfo> {
-        self.commit_files(op, Vec::new(), sources, false)
+        self.commit_files(op, Vec::new(), sources, SourceMode::Replace)
+    }
+
+    /// Like [`Transaction::commit`], for an input committed in pieces that may arrive in any order
+    /// and from racing writers (bus chunks): each entry of `pieces` holds one byte range in
+    /// `ranges` and its counts, and is merged into the input's one progress entry. Fails with
+    /// [`Error::Conflict`] (committing nothing) when a piece overlaps bytes already committed.
+    pub fn commit_pieces(&mut self, op: &str, pieces: Vec<SourceProgress>) -> Result<CommitInfo> {
+        self.commit_files(op, Vec::new(), pieces, SourceMode::Pieces)
     }
 
     /// Like [`Transaction::commit`], but fails with [`Error::Conflict`] (committing nothing) when
     /// any of `sources` already has progress in the lake: for inputs that are each written once
     /// (bus messages) by writers that may race. The transaction is spent either way.
     pub fn commit_new(&mut self, op: &str, sources: Vec<SourceProgress>) -> Result<CommitInfo> {
-        self.commit_files(op, Vec::new(), sources, true)
+        self.commit_files(op, Vec::new(), sources, SourceMode::New)
     }
 
     /// Like [`Transaction::commit`], and in the same commit remove the live files `remove` (paths
@@ -445,7 +454,7 @@ impl Transaction {
         remove: Vec<String>,
         sources: Vec<SourceProgress>,
     ) -> Result<CommitInfo> {
-        self.commit_files(op, remove, sources, false)
+        self.commit_files(op, remove, sources, SourceMode::Replace)
     }
 
     fn commit_files(
@@ -453,7 +462,7 @@ impl Transaction {
         op: &str,
         remove: Vec<String>,
         sources: Vec<SourceProgress>,
-        new_sources: bool,
+        mode: SourceMode,
     ) -> Result<CommitInfo> {
         let files = self.flush_files()?;
         if files.is_empty() && sources.is_empty() && remove.is_empty() {
@@ -465,7 +474,7 @@ impl Transaction {
             rows: files.iter().map(|f| f.rows).sum(),
             bytes: files.iter().map(|f| f.bytes).sum(),
         };
-        let seq = self.lake.commit(op, files, remove, sources, new_sources)?;
+        let seq = self.lake.commit(op, files, remove, sources, mode)?;
         Ok(CommitInfo { seq, ..info })
     }
 }

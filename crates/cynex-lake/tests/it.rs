@@ -148,11 +148,25 @@ fn uncommitted_writes_are_invisible_and_cleaned_up() {
 
 #[test]
 fn crash_after_commit_record_is_rolled_forward() {
+    crash_after_commit_record(false);
+}
+
+/// The commits that added the files precede the checkpoint the next open starts from.
+#[test]
+fn crash_after_commit_record_is_rolled_forward_across_a_checkpoint() {
+    crash_after_commit_record(true);
+}
+
+fn crash_after_commit_record(checkpoint: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, n) = capture(10_000, 2);
     {
         let lake = Lake::open(dir.path()).unwrap();
         ingest(&lake, &bytes, 1 << 20);
+        if checkpoint {
+            let seq = lake.checkpoint().unwrap();
+            assert!(dir.path().join(format!("_commits/{seq:020}.checkpoint.json")).exists());
+        }
     }
     // Put the committed files back in a dead writer's staging directory, as if the process died
     // between writing the commit record and renaming the files.
@@ -258,91 +272,186 @@ fn commit_new_lets_only_one_racing_writer_commit_an_input() {
     assert_eq!(lake.source_progress("s1", "test").unwrap().unwrap().offset, 9);
 }
 
-/// The time column of every table is delta-encoded. Parquet tries a dictionary first when one is
-/// enabled and uses the configured encoding only once the dictionary page is full, which
-/// mostly-unique event times never fill: `events.time` was dictionary-encoded at ~5 B a row.
-#[test]
-fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path()).unwrap();
+/// Commit `n` event rows made by `row(i)` to a new lake at `dir`.
+fn commit_events(dir: &Path, n: i64, row: impl Fn(i64) -> cynex_model::event::EventRecord) -> Lake {
+    let lake = Lake::open(dir).unwrap();
     let mut cols = cynex_model::event::EventColumns::default();
-    for i in 0..5_000i64 {
-        let r = cynex_model::event::EventRecord {
-            time: 1_790_000_000_000_000 + i,
-            raw_data: "{}".into(),
-            format: Some("eve".into()),
-            connection_info_community_uid: Some(format!("1:{i:020}=")),
-            file_hashes_sha256: Some(format!("{i:064x}")),
-            src_endpoint_port: Some(32_768 + (i as u16).wrapping_mul(7919) % 28_000),
-            ..Default::default()
-        };
-        cols.append(&r);
+    for i in 0..n {
+        cols.append(&row(i));
     }
     let mut tx = lake.begin("s1", WriterOptions { threads: 1, ..Default::default() }).unwrap();
     tx.write(Table::Events, cols.finish().unwrap()).unwrap();
     tx.commit("ingest", vec![progress(1, true)]).unwrap();
-    let files = parquet_files(&dir.path().join("events"));
-    assert!(!files.is_empty());
+    lake
+}
+
+/// The metadata of column `col` in every row group of every file of `table`.
+fn column_chunks(dir: &Path, table: &str, col: &str) -> Vec<datafusion::parquet::file::metadata::ColumnChunkMetaData> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let files = parquet_files(&dir.join(table));
+    assert!(!files.is_empty(), "{table}");
+    let mut out = Vec::new();
     for f in files {
         let r = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
         for rg in r.metadata().row_groups() {
-            let dict = |col: &str| {
-                rg.columns()
-                    .iter()
-                    .find(|c| c.column_path().string() == col)
-                    .unwrap()
-                    .dictionary_page_offset()
-                    .is_some()
-            };
-            assert!(!dict("connection_info_community_uid"), "community ids are unique per flow");
-            assert!(!dict("file_hashes_sha256"), "content hashes are nearly unique");
-            assert!(dict("format"), "a repeated value keeps its dictionary");
-            assert!(!dict("src_endpoint_port"), "client ports are ephemeral");
-            let port = rg.columns().iter().find(|c| c.column_path().string() == "src_endpoint_port").unwrap();
+            out.push(rg.columns().iter().find(|c| c.column_path().string() == col).unwrap().clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn unique_event_ids_skip_the_dictionary_and_repeated_values_keep_it() {
+    use datafusion::parquet::basic::Encoding;
+    let dir = tempfile::tempdir().unwrap();
+    commit_events(dir.path(), 5_000, |i| cynex_model::event::EventRecord {
+        time: 1_790_000_000_000_000 + i,
+        raw_data: "{}".into(),
+        format: Some("eve".into()),
+        connection_info_community_uid: Some(format!("1:{i:020}=")),
+        file_hashes_sha256: Some(format!("{i:064x}")),
+        src_endpoint_port: Some(32_768 + (i as u16).wrapping_mul(7919) % 28_000),
+        ..Default::default()
+    });
+    // Per row group: does the column have a dictionary page?
+    let dict = |col: &str| -> Vec<bool> {
+        column_chunks(dir.path(), "events", col).iter().map(|c| c.dictionary_page_offset().is_some()).collect()
+    };
+    for (col, why) in [
+        ("connection_info_community_uid", "community ids are unique per flow"),
+        ("file_hashes_sha256", "content hashes are nearly unique"),
+        ("src_endpoint_port", "client ports are ephemeral"),
+    ] {
+        assert!(dict(col).iter().all(|d| !d), "{col}: {why}");
+    }
+    assert!(dict("format").iter().all(|d| *d), "a repeated value keeps its dictionary");
+    for c in column_chunks(dir.path(), "events", "src_endpoint_port") {
+        assert!(c.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT), "client ports split into byte planes");
+    }
+}
+
+/// The time column of every table, and `events.line`, are delta-encoded. Parquet tries a
+/// dictionary first when one is enabled and uses the configured encoding only once the dictionary
+/// page is full, which mostly-unique event times never fill: `events.time` was
+/// dictionary-encoded at ~5 B a row.
+#[test]
+fn time_and_line_columns_are_delta_encoded_without_a_dictionary() {
+    use datafusion::parquet::basic::Encoding;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = commit_events(dir.path(), 20_000, |i| cynex_model::event::EventRecord {
+        time: 1_790_000_000_000_000 + i * 997,
+        raw_data: "{}".into(),
+        line: Some(i as u64 + 1),
+        ..Default::default()
+    });
+    let (bytes, _) = capture(20_000, 1);
+    ingest(&lake, &bytes, 8_192);
+    for (table, col) in [("events", "time"), ("events", "line"), ("packets", "ts")] {
+        for c in column_chunks(dir.path(), table, col) {
+            let enc: Vec<Encoding> = c.encodings().collect();
             assert!(
-                port.encodings().any(|e| e == datafusion::parquet::basic::Encoding::BYTE_STREAM_SPLIT),
-                "client ports split into byte planes"
+                enc.contains(&Encoding::DELTA_BINARY_PACKED) && !enc.contains(&Encoding::RLE_DICTIONARY),
+                "{table}.{col}: {enc:?}"
             );
+            assert!(c.dictionary_page_offset().is_none(), "{table}.{col} has a dictionary page");
         }
     }
 }
 
+/// A progress-only commit per input `in{i}` of sensor s1.
+fn commit_inputs(lake: &Lake, inputs: std::ops::Range<u64>) {
+    for i in inputs {
+        let mut tx = lake.begin("s1", WriterOptions::default()).unwrap();
+        tx.commit("ingest", vec![SourceProgress { id: format!("in{i}"), offset: i, ..progress(0, true) }]).unwrap();
+    }
+}
+
+fn checkpoints(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("_commits"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".checkpoint.json"))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
-fn time_and_line_columns_are_delta_encoded_without_a_dictionary() {
-    use datafusion::parquet::basic::Encoding;
-    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+fn opening_replays_only_the_commits_after_the_latest_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
-    let mut cols = cynex_model::event::EventColumns::default();
-    for i in 0..20_000i64 {
-        let r = cynex_model::event::EventRecord {
-            time: 1_790_000_000_000_000 + i * 997,
-            raw_data: "{}".into(),
-            line: Some(i as u64 + 1),
-            ..Default::default()
-        };
-        cols.append(&r);
+    let (bytes, n) = capture(5_000, 1);
+    ingest(&lake, &bytes, 1_000);
+    commit_inputs(&lake, 0..600);
+    let seq = lake.seq().unwrap();
+    // One checkpoint every 256 commits, the two latest kept.
+    assert_eq!(checkpoints(dir.path()), [256, 512].map(|s| format!("{s:020}.checkpoint.json")));
+    let want = lake.snapshot().unwrap();
+    let same = |l: &Lake| {
+        let s = l.snapshot().unwrap();
+        assert_eq!((s.seq, &s.files, &s.sources), (seq, &want.files, &want.sources));
+        assert_eq!(count(l, "SELECT count(*) FROM packets") as u64, n);
+    };
+    // The commits before the older checkpoint are not read again: without them the lake opens
+    // the same from the latest checkpoint...
+    for s in 1..=256u64 {
+        std::fs::remove_file(dir.path().join(format!("_commits/{s:020}.json"))).unwrap();
     }
-    let mut tx = lake.begin("s1", WriterOptions { threads: 1, ..Default::default() }).unwrap();
-    tx.write(Table::Events, cols.finish().unwrap()).unwrap();
-    tx.commit("ingest", vec![progress(1, true)]).unwrap();
-    let (bytes, _) = capture(20_000, 1);
-    ingest(&lake, &bytes, 8_192);
-    for (table, col) in [("events", "time"), ("events", "line"), ("packets", "ts")] {
-        let files = parquet_files(&dir.path().join(table));
-        assert!(!files.is_empty(), "{table}");
-        for f in files {
-            let r = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
-            for rg in r.metadata().row_groups() {
-                let c = rg.columns().iter().find(|c| c.column_path().string() == col).unwrap();
-                let enc: Vec<Encoding> = c.encodings().collect();
-                assert!(
-                    enc.contains(&Encoding::DELTA_BINARY_PACKED) && !enc.contains(&Encoding::RLE_DICTIONARY),
-                    "{table}.{col}: {enc:?}"
-                );
-                assert!(c.dictionary_page_offset().is_none(), "{table}.{col} has a dictionary page");
-            }
-        }
+    same(&Lake::open(dir.path()).unwrap());
+    // ...and from the one before it when the latest is unreadable (that open, 344 commits past
+    // its checkpoint, writes a new one).
+    std::fs::write(dir.path().join("_commits/00000000000000000512.checkpoint.json"), b"{\"seq\": 5").unwrap();
+    same(&Lake::open(dir.path()).unwrap());
+    assert!(checkpoints(dir.path()).contains(&format!("{seq:020}.checkpoint.json")));
+    // With no readable checkpoint the whole log is replayed, and its missing start is an error.
+    for c in checkpoints(dir.path()) {
+        std::fs::write(dir.path().join("_commits").join(c), b"").unwrap();
     }
+    let err = Lake::open(dir.path()).err().expect("a log with its first commits missing does not open");
+    assert!(err.to_string().contains("expected commit 1"), "{err}");
+}
+
+#[test]
+fn pieces_of_an_input_merge_into_one_entry_and_overlaps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let other = Lake::open(dir.path()).unwrap();
+    let piece = |lo: u64, hi: u64| SourceProgress {
+        id: "f@bus".into(),
+        ranges: vec![(lo, hi)],
+        read: 1,
+        written: 1,
+        ..progress(0, false)
+    };
+    let commit = |l: &Lake, pieces: Vec<SourceProgress>| {
+        let mut tx = l.begin("s1", WriterOptions::default()).unwrap();
+        tx.commit_pieces("bus", pieces)
+    };
+    // Out of order, from two writers, two pieces in one commit.
+    commit(&lake, vec![piece(100, 200)]).unwrap();
+    commit(&other, vec![piece(0, 50), piece(300, 400)]).unwrap();
+    commit(&lake, vec![piece(50, 100)]).unwrap();
+    let p = lake.source_progress("s1", "f@bus").unwrap().unwrap();
+    assert_eq!((p.ranges.clone(), p.offset, p.read, p.written), (vec![(0, 200), (300, 400)], 200, 4, 4));
+    // Bytes already committed cannot be committed again, by either writer, in part or whole;
+    // the refused commit changes nothing.
+    for (lo, hi) in [(150, 250), (0, 50), (350, 360), (199, 301)] {
+        let err = commit(&other, vec![piece(lo, hi)]).unwrap_err();
+        assert!(matches!(err, cynex_lake::Error::Conflict(_)), "{lo}..{hi}: {err}");
+    }
+    // Nor twice within one commit.
+    assert!(commit(&lake, vec![piece(200, 250), piece(240, 260)]).is_err());
+    assert_eq!(other.source_progress("s1", "f@bus").unwrap(), Some(p));
+    let q = [("s1".to_string(), "f@bus".to_string(), 0, 500), ("s1".into(), "g@bus".into(), 0, 10)];
+    assert_eq!(lake.uncommitted_pieces(&q).unwrap(), vec![vec![(200, 300), (400, 500)], vec![(0, 10)]]);
+    // However many pieces, the snapshot (and every checkpoint) holds one entry for the input.
+    for i in 0..300 {
+        commit(&lake, vec![piece(1_000 + 2 * i, 1_001 + 2 * i)]).unwrap();
+    }
+    let reopened = Lake::open(dir.path()).unwrap();
+    let s = reopened.snapshot().unwrap();
+    assert_eq!(s.sources.len(), 1);
+    let p = &s.sources[&("s1".to_string(), "f@bus".to_string())];
+    assert_eq!(p.ranges.len(), 2 + 300);
+    assert_eq!(p.read, 304);
 }
