@@ -28,6 +28,45 @@ pub struct Chunk {
     pub oversize: Option<u64>,
 }
 
+impl Chunk {
+    /// The part of the chunk from input offset `lo` to `hi`, both record boundaries (ends of
+    /// earlier chunks of the same input), with its line numbers and, for Zeek, the header lines
+    /// in force at `lo`. `None` for an oversize chunk (one record, cut short) or a range outside
+    /// the chunk.
+    pub fn slice(&self, lo: u64, hi: u64, zeek: bool) -> Option<Chunk> {
+        if self.oversize.is_some() || lo < self.offset || hi > self.end || lo >= hi {
+            return None;
+        }
+        let (a, b) = ((lo - self.offset) as usize, (hi - self.offset) as usize);
+        let (head, body) = (&self.bytes[..a], &self.bytes[a..b]);
+        let mut context = self.context.clone();
+        if zeek {
+            for l in head.split(|&c| c == b'\n') {
+                note_zeek_header(&mut context, l.strip_suffix(b"\r").unwrap_or(l));
+            }
+        }
+        let line = self.line + memchr::memchr_iter(b'\n', head).count() as u64;
+        let end_line =
+            if hi == self.end { self.end_line } else { line + memchr::memchr_iter(b'\n', body).count() as u64 };
+        Some(Chunk { offset: lo, line, end: hi, end_line, context, bytes: body.to_vec(), oversize: None })
+    }
+}
+
+/// Zeek header lines are the context every later chunk carries: `#separator` starts a new
+/// header, `#open` and `#close` are not part of it.
+fn note_zeek_header(context: &mut Vec<u8>, line: &[u8]) {
+    if line.first() != Some(&b'#') {
+        return;
+    }
+    if line.starts_with(b"#separator") {
+        context.clear();
+    }
+    if !line.starts_with(b"#open") && !line.starts_with(b"#close") {
+        context.extend_from_slice(line);
+        context.push(b'\n');
+    }
+}
+
 /// A buffered reader that keeps a copy of every byte consumed (up to a cap), so the splitter's
 /// record boundaries can be cut out of the exact input bytes.
 struct Tee<R> {
@@ -83,6 +122,8 @@ pub struct Chunker<R> {
     /// A record read past the chunk limit, to start the next chunk.
     carry: Option<Chunk>,
     done: bool,
+    /// Chunks start here: everything before it was sent by an earlier run.
+    resume: u64,
 }
 
 impl<R: Read> Chunker<R> {
@@ -110,11 +151,47 @@ impl<R: Read> Chunker<R> {
             start: (0, 0),
             carry: None,
             done: false,
+            resume: 0,
+        }
+    }
+
+    /// Start chunking at `offset`, where an earlier run's chunks ended (a file that has grown
+    /// since): what comes before it is read (Zeek headers still count as context) but not sent.
+    /// The first chunk starts exactly there, even when it is inside a record — an earlier run
+    /// sent that record's first part — and its offset and line say where it is in the file.
+    pub fn resume_at(mut self, offset: u64) -> Self {
+        self.resume = offset;
+        self
+    }
+
+    /// Leave an unterminated last line unsent: the log is still being written, and the line is
+    /// sent whole by a later run once it has its newline.
+    pub fn hold_partial(mut self, hold: bool) -> Self {
+        self.split = self.split.hold_partial(hold);
+        self
+    }
+
+    fn note_header(&mut self, line: &[u8]) {
+        if self.zeek {
+            note_zeek_header(&mut self.context, line);
         }
     }
 
     fn taken(&mut self) -> &mut Vec<u8> {
         &mut self.split.inner_mut().taken
+    }
+
+    /// Drop the bytes taken from the chunk start up to the resume offset (an earlier run sent
+    /// them) and start the chunk there, on the line they ended; the new start.
+    fn drop_sent(&mut self) -> (u64, u64) {
+        let (offset, line) = self.start;
+        let n = self.resume.saturating_sub(offset) as usize;
+        let taken = self.taken();
+        let lines = memchr::memchr_iter(b'\n', &taken[..n.min(taken.len())]).count() as u64;
+        taken.drain(..n.min(taken.len()));
+        self.start = (offset.max(self.resume), line + lines);
+        self.chunk_context = self.context.clone();
+        self.start
     }
 
     /// Cut the bytes taken so far up to `upto` (an input offset) into a chunk.
@@ -141,10 +218,17 @@ impl<R: Read> Chunker<R> {
             return Ok(None);
         }
         loop {
-            let before = (self.split.offset(), self.split.line());
+            let mut before = (self.split.offset(), self.split.line());
             let Some(rec) = self.split.next_record()? else {
                 self.done = true;
                 let end = (self.split.offset(), self.split.line());
+                if self.start.0 < self.resume {
+                    // Only blank lines since the last record an earlier run sent.
+                    if end.0 <= self.resume {
+                        return Ok(None);
+                    }
+                    self.drop_sent();
+                }
                 return Ok(self.cut(end.0, end.1));
             };
             let after = (self.split.offset(), self.split.line());
@@ -152,6 +236,19 @@ impl<R: Read> Chunker<R> {
                 Split::Record(r) => (r, None),
                 Split::TooLong(r, len) => (r, Some(len)),
             };
+            if before.0 < self.resume {
+                if after.0 <= self.resume {
+                    // Sent by an earlier run.
+                    self.note_header(&raw.bytes);
+                    self.taken().clear();
+                    self.start = after;
+                    self.chunk_context = self.context.clone();
+                    continue;
+                }
+                // An earlier run sent the bytes up to here (blank lines before this record, or
+                // its first part): the chunk starts where they ended.
+                before = self.drop_sent();
+            }
             let rec_len = (after.0 - before.0) as usize;
             if too_long.is_some() || rec_len + self.chunk_context.len() > self.max_bytes {
                 // Send what came before as one chunk and this record alone, cut short.
@@ -181,15 +278,7 @@ impl<R: Read> Chunker<R> {
                     None => big,
                 }));
             }
-            if self.zeek && raw.bytes.first() == Some(&b'#') {
-                if raw.bytes.starts_with(b"#separator") {
-                    self.context.clear();
-                }
-                if !raw.bytes.starts_with(b"#open") && !raw.bytes.starts_with(b"#close") {
-                    self.context.extend_from_slice(&raw.bytes);
-                    self.context.push(b'\n');
-                }
-            }
+            self.note_header(&raw.bytes);
             let size = (after.0 - self.start.0) as usize + self.chunk_context.len();
             if size > self.target {
                 // This record does not fit: it starts the next chunk.

@@ -1,17 +1,19 @@
 //! The nexus end of the sensor bus: a durable JetStream pull consumer writes each chunk to the
-//! lake with the chunk's position as its progress, in one commit, and acknowledges only after
-//! that commit; a chunk whose position is already in the lake is acknowledged without writing.
+//! lake with the chunk's byte range as its progress, in one commit, and acknowledges only after
+//! that commit; a chunk whose bytes are already in the lake is acknowledged without writing. The
+//! lake keeps one progress entry per input with its committed ranges merged (not one per chunk),
+//! so the snapshot grows with inputs, not with chunks.
 //! So a killed consumer resumes with nothing lost and nothing doubled, and several consumers (the
 //! CLI's `cynex ingest bus`, `cynex serve --bus`) share the work.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cynex_lake::{Lake, SourceProgress, WriterOptions};
 use futures::StreamExt;
 
-use super::{decode_chunk, BusConfig, BusRecord};
+use super::{decode_chunk, BusConfig, BusRecord, Chunk};
 use crate::pipeline::{lake_err, write_decoded};
 use crate::records::Decoded;
 use crate::{QuarantineRecord, Result};
@@ -56,6 +58,9 @@ pub struct ConsumeReport {
     pub messages: u64,
     /// Messages whose chunk was already in the lake (redelivered or re-published).
     pub duplicates: u64,
+    /// Messages whose chunk was partly in the lake (re-published cut at other places by a
+    /// publisher that lost its state): only the bytes not yet in it were written.
+    pub trimmed: u64,
     /// Messages that are not cynex chunks (quarantined whole).
     pub bad_messages: u64,
     pub events: u64,
@@ -70,6 +75,7 @@ impl ConsumeReport {
     fn add(&mut self, o: &ConsumeReport) {
         self.messages += o.messages;
         self.duplicates += o.duplicates;
+        self.trimmed += o.trimmed;
         self.bad_messages += o.bad_messages;
         self.events += o.events;
         self.quarantined += o.quarantined;
@@ -141,14 +147,17 @@ fn where_of(opts: &ConsumeOptions, m: &async_nats::jetstream::Message) -> String
     format!("nats:{}#{}", opts.bus.stream, m.info().map(|i| i.stream_sequence).unwrap_or(0))
 }
 
-/// Commit inputs that must be new. `false` when another consumer committed one of them first:
-/// nothing was committed and the messages are to be redelivered (then skipped as duplicates).
+/// Commit inputs (or pieces of inputs) that must be new. `false` when another consumer
+/// committed one of them first: nothing was committed and the messages are to be redelivered
+/// (then skipped as duplicates).
 fn commit_once(
     tx: &mut cynex_lake::Transaction,
     progress: Vec<SourceProgress>,
+    pieces: bool,
     rep: &mut ConsumeReport,
 ) -> Result<bool> {
-    match tx.commit_new("ingest-bus", progress) {
+    let r = if pieces { tx.commit_pieces("ingest-bus", progress) } else { tx.commit_new("ingest-bus", progress) };
+    match r {
         Ok(_) => {
             rep.commits += 1;
             Ok(true)
@@ -173,41 +182,83 @@ fn write_batch(
     msgs: &[async_nats::jetstream::Message],
     rep: &mut ConsumeReport,
 ) -> Result<Vec<bool>> {
-    // Read every message first, then ask the lake once which positions it already holds.
-    let parsed: Vec<(std::result::Result<BusRecord, String>, (String, String))> = msgs
+    let parsed: Vec<std::result::Result<BusRecord, String>> = msgs
         .iter()
         .map(|m| {
-            let rec =
-                BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
-                    if cynex_lake::valid_sensor_name(&r.sensor) {
-                        Ok(r)
-                    } else {
-                        Err(format!("sensor name {:?} is not valid", r.sensor))
-                    }
-                });
-            let key = match &rec {
-                Ok(r) => (r.sensor.clone(), r.position_id()),
-                Err(_) => (BAD_MESSAGE_SENSOR.to_string(), format!("{} {}", where_of(opts, m), m.subject)),
-            };
-            (rec, key)
+            BusRecord::from_message(&opts.bus, m.subject.as_str(), m.headers.as_ref(), &m.payload).and_then(|r| {
+                if cynex_lake::valid_sensor_name(&r.sensor) {
+                    Ok(r)
+                } else {
+                    Err(format!("sensor name {:?} is not valid", r.sensor))
+                }
+            })
         })
         .collect();
-    let keys: Vec<(String, String)> = parsed.iter().map(|(_, k)| k.clone()).collect();
+    // Ask the lake once which bytes of each chunk it does not hold yet, and (for the bad
+    // messages, and for chunks committed whole by versions before 2026-12-03) which keys it has.
+    let good: Vec<&BusRecord> = parsed.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let pieces: Vec<(String, String, u64, u64)> =
+        good.iter().map(|r| (r.sensor.clone(), r.progress_id(), r.chunk.offset, r.chunk.end)).collect();
+    let open = lake.uncommitted_pieces(&pieces).map_err(lake_err("reading the lake's progress"))?;
+    let keys: Vec<(String, String)> = parsed
+        .iter()
+        .zip(msgs)
+        .map(|(r, m)| match r {
+            Ok(r) => (r.sensor.clone(), r.position_id()),
+            Err(_) => (BAD_MESSAGE_SENSOR.to_string(), format!("{} {}", where_of(opts, m), m.subject)),
+        })
+        .collect();
     let recorded = lake.recorded(&keys).map_err(lake_err("reading the lake's progress"))?;
     let mut verdict = vec![false; msgs.len()];
     let mut seen = HashSet::new();
-    // Per sensor: (message index, record) to write.
-    let mut groups: BTreeMap<String, Vec<(usize, BusRecord)>> = BTreeMap::new();
+    // Bytes of each input this batch writes, so two messages of it cannot both write a byte.
+    let mut claimed: HashMap<(String, String), Vec<(u64, u64)>> = HashMap::new();
+    // Per sensor: (message index, record, the parts of its chunk to write).
+    let mut groups: BTreeMap<String, Vec<(usize, BusRecord, Vec<Chunk>)>> = BTreeMap::new();
     let mut bad: Vec<(usize, QuarantineRecord, String)> = Vec::new();
-    for (i, ((rec, key), m)) in parsed.into_iter().zip(msgs).enumerate() {
-        if recorded[i] || !seen.insert(key.clone()) {
-            rep.duplicates += 1;
-            verdict[i] = true;
-            continue;
-        }
+    let mut open = open.into_iter();
+    for (i, ((rec, key), m)) in parsed.into_iter().zip(keys).zip(msgs).enumerate() {
         match rec {
-            Ok(rec) => groups.entry(rec.sensor.clone()).or_default().push((i, rec)),
+            Ok(rec) => {
+                let open = open.next().unwrap_or_default();
+                let mine = claimed.entry((rec.sensor.clone(), rec.progress_id())).or_default();
+                let todo: Vec<(u64, u64)> =
+                    open.iter().flat_map(|&(lo, hi)| cynex_lake::uncovered(mine, lo, hi)).collect();
+                if recorded[i] || todo.is_empty() {
+                    rep.duplicates += 1;
+                    verdict[i] = true;
+                    continue;
+                }
+                for &(lo, hi) in &todo {
+                    cynex_lake::insert_range(mine, lo, hi);
+                }
+                let whole = todo == [(rec.chunk.offset, rec.chunk.end)];
+                let parts: Vec<Chunk> = if whole {
+                    vec![rec.chunk.clone()]
+                } else {
+                    // Part of it is in the lake already: a publisher that lost its state sent
+                    // it again, cut at other places. Only the new bytes are written.
+                    rep.trimmed += 1;
+                    let parts: Vec<Chunk> =
+                        todo.iter().filter_map(|&(lo, hi)| rec.chunk.slice(lo, hi, rec.format == "zeek")).collect();
+                    if parts.len() < todo.len() {
+                        // Only an over-long record, cut short and quarantined, cannot be sliced;
+                        // chunks end at record ends, so this needs a record sent in two parts.
+                        tracing::warn!(
+                            place = %where_of(opts, m), input = %rec.path, ranges = ?todo,
+                            "part of an over-long record is committed already; the rest is not written again"
+                        );
+                    }
+                    parts
+                };
+                groups.entry(rec.sensor.clone()).or_default().push((i, rec, parts));
+            }
             Err(reason) => {
+                if recorded[i] || !seen.insert(key.clone()) {
+                    rep.duplicates += 1;
+                    verdict[i] = true;
+                    continue;
+                }
                 rep.bad_messages += 1;
                 let source = format!("{} ({})", where_of(opts, m), m.subject);
                 bad.push((i, QuarantineRecord::new("bus", &source, 0, reason, &m.payload), key.1));
@@ -218,29 +269,29 @@ fn write_batch(
         let mut tx = lake.begin(&sensor, opts.writer.clone()).map_err(lake_err("starting a lake transaction"))?;
         let mut progress = Vec::with_capacity(recs.len());
         let (mut events, mut quarantined) = (0, 0);
-        for (_, rec) in &recs {
-            let d = decode_chunk(&rec.format, &rec.chunk, &rec.path, rec.organisation.as_deref());
-            let (ev, q) = write_decoded(&mut tx, d)?;
-            events += ev;
-            quarantined += q;
-            progress.push(SourceProgress {
-                id: rec.position_id(),
-                sensor: sensor.clone(),
-                format: rec.format.clone(),
-                path: rec.path.clone(),
-                offset: rec.chunk.end,
-                complete: true,
-                read: ev + q,
-                written: ev,
-                quarantined: q,
-                error: None,
-                ..Default::default()
-            });
+        for (_, rec, parts) in &recs {
+            for part in parts {
+                let d = decode_chunk(&rec.format, part, &rec.path, rec.organisation.as_deref());
+                let (ev, q) = write_decoded(&mut tx, d)?;
+                events += ev;
+                quarantined += q;
+                progress.push(SourceProgress {
+                    id: rec.progress_id(),
+                    sensor: sensor.clone(),
+                    format: rec.format.clone(),
+                    path: rec.path.clone(),
+                    ranges: vec![(part.offset, part.end)],
+                    read: ev + q,
+                    written: ev,
+                    quarantined: q,
+                    ..Default::default()
+                });
+            }
         }
-        if commit_once(&mut tx, progress, rep)? {
+        if progress.is_empty() || commit_once(&mut tx, progress, true, rep)? {
             rep.events += events;
             rep.quarantined += quarantined;
-            for (i, _) in &recs {
+            for (i, _, _) in &recs {
                 verdict[*i] = true;
             }
         }
@@ -269,7 +320,7 @@ fn write_batch(
         let n = quarantine.len() as u64;
         let d: Decoded = Decoded { quarantine, ..Default::default() };
         write_decoded(&mut tx, d)?;
-        if commit_once(&mut tx, progress, rep)? {
+        if commit_once(&mut tx, progress, false, rep)? {
             rep.quarantined += n;
             for i in indices {
                 verdict[i] = true;

@@ -146,14 +146,24 @@ pub struct BusRecord {
 }
 
 impl BusRecord {
-    /// The chunk's position, unique per sensor: the lake records it as an input of its own.
+    /// The chunk's position, unique per sensor: JetStream's de-duplication id is made of it
+    /// (and lakes written before 2026-12-03 recorded each chunk under it).
     pub fn position_id(&self) -> String {
         format!("{}@{}", self.source_id, self.chunk.offset)
     }
 
-    /// JetStream's de-duplication id.
+    /// The lake progress entry of the chunk's input (one per input, holding the byte ranges
+    /// committed): not the input's own identity, which a direct ingest of the same file uses.
+    pub fn progress_id(&self) -> String {
+        format!("{}@bus", self.source_id)
+    }
+
+    /// JetStream's de-duplication id: the chunk's whole byte range, so the stream drops only
+    /// the same chunk sent twice (a publisher killed before saving its state), never a chunk
+    /// that starts at the same place with more bytes (one that lost its state, on a file that
+    /// grew); the consumer trims what such a chunk repeats.
     pub fn message_id(&self) -> String {
-        format!("{}/{}", self.sensor, self.position_id())
+        format!("{}/{}-{}", self.sensor, self.position_id(), self.chunk.end)
     }
 
     pub fn headers(&self) -> HeaderMap {

@@ -99,6 +99,8 @@ pub struct PublishReport {
     pub chunks: u64,
     pub bytes: u64,
     pub up_to_date: usize,
+    /// Inputs whose last line has no newline yet (not sent: it may still be being written).
+    pub held: usize,
     pub errors: Vec<String>,
     pub seconds: f64,
 }
@@ -117,6 +119,9 @@ impl PublishReport {
         );
         if self.up_to_date > 0 {
             s += &format!(", {} already published", self.up_to_date);
+        }
+        if self.held > 0 {
+            s += &format!(", {} with an unfinished last line held back until it ends", self.held);
         }
         if !self.errors.is_empty() {
             s += &format!(", {} unreadable", self.errors.len());
@@ -190,7 +195,13 @@ async fn publish_file(
     let shown = path.display().to_string();
     let done = state.sources.get(&id).map_or(0, |p| p.offset);
     let opened = input::open(path)?;
-    let mut chunker = Chunker::new(opened.reader, fmt == InputFormat::Zeek, opts.chunk_bytes, max_payload);
+    // A plain log may be mid-write: its unfinished last line waits for a later run. Chunks of a
+    // file that grew start where the last run's ended, so none repeats a position with other
+    // bytes (the lake and the stream would take it for a duplicate).
+    let plain = opened.compression == input::Compression::None;
+    let mut chunker = Chunker::new(opened.reader, fmt == InputFormat::Zeek, opts.chunk_bytes, max_payload)
+        .hold_partial(plain)
+        .resume_at(done);
     let mut pending = VecDeque::new();
     let mut sent_any = false;
     // Record progress only once the stream has stored a chunk (and every chunk before it).
@@ -204,11 +215,10 @@ async fn publish_file(
         e.offset = e.offset.max(end);
         e.path.clone_from(&shown);
     };
+    let mut last_end = done;
     while let Some(chunk) = chunker.next_chunk().with_context(|| format!("reading {shown}"))? {
-        if chunk.end <= done {
-            continue;
-        }
         sent_any = true;
+        last_end = chunk.end;
         let end = chunk.end;
         rep.chunks += 1;
         rep.bytes += chunk.bytes.len() as u64;
@@ -235,6 +245,9 @@ async fn publish_file(
         ack.await.map_err(|e| anyhow::anyhow!("the stream did not store a chunk: {e}"))?;
         stored(state, end);
     }
+    if plain {
+        rep.held += opened.file_len.saturating_sub(last_end).min(1) as usize;
+    }
     if sent_any {
         rep.files += 1;
         state.save(&opts.state_dir, &opts.sensor)?;
@@ -252,13 +265,18 @@ pub fn consume(lake: &Lake, opts: &ConsumeOptions) -> anyhow::Result<ConsumeRepo
 
 pub fn consume_summary(rep: &ConsumeReport, lake: &Path) -> String {
     format!(
-        "consumed {} message(s) into {}: {} events written, {} quarantined, {} duplicate(s) skipped, \
+        "consumed {} message(s) into {}: {} events written, {} quarantined, {} duplicate(s) skipped{}, \
          {} not cynex chunks; {} commit(s), {} retried after a race, {:.2} s",
         thousands(rep.messages),
         lake.display(),
         thousands(rep.events),
         thousands(rep.quarantined),
         thousands(rep.duplicates),
+        if rep.trimmed > 0 {
+            format!(", {} partly in the lake already", thousands(rep.trimmed))
+        } else {
+            String::new()
+        },
         thousands(rep.bad_messages),
         rep.commits,
         rep.conflicts,

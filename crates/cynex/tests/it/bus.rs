@@ -227,6 +227,67 @@ fn bus_kill_and_resume_loses_and_doubles_nothing() {
     assert!(junk[0]["source"].as_str().unwrap().contains("cynex.sensor.member-a.junk"), "{junk:?}");
 }
 
+/// `cynex sensor --publish` run again and again on a log that is being written (as from cron):
+/// each run sends only what was added, an unfinished last line waits for its newline, and the
+/// lake ends up with exactly the rows of ingesting the finished file directly.
+#[test]
+fn publishing_a_growing_log_sends_each_record_once() {
+    let nats = start_nats();
+    let dir = tempfile::tempdir().unwrap();
+    let (site, nexus) = (dir.path().join("site"), dir.path().join("nexus"));
+    let generated = dir.path().join("gen.json");
+    ok(&cynex(&site, &["gen", "eve", "--out", generated.to_str().unwrap(), "--events", "3000", "--seed", "11"]));
+    let full = std::fs::read(&generated).unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("eve.json");
+    // Three runs: the log cut inside a record, then later inside another, then finished.
+    let inside = |at: usize| (at..).find(|&i| full[i - 1] != b'\n').unwrap();
+    let cuts = [inside(full.len() / 3), inside(full.len() * 2 / 3), full.len()];
+    for (i, cut) in cuts.into_iter().enumerate() {
+        std::fs::write(&log, &full[..cut]).unwrap();
+        let out = publish_logs(&site, &nats.url, "grow", "member-g", "eve", 8, &logs);
+        let held = out.contains("1 with an unfinished last line held back");
+        assert_eq!(held, i < 2, "run {i}: {out}");
+    }
+    let consume =
+        || ok(&cynex_cmd(&nexus, &["ingest", "bus", "--from", &nats.url, "--idle-exit", "3"]).output().unwrap());
+    let out = consume();
+    assert!(out.contains("0 duplicate(s) skipped"), "{out}");
+    let same_as_direct = |events: u64| {
+        let direct = dir.path().join(format!("direct-{events}"));
+        ok(&cynex(&direct, &["ingest", "eve", logs.to_str().unwrap(), "--sensor", "grow", "--org", "member-g"]));
+        let (bus, file) = (fingerprint(&nexus, "grow"), fingerprint(&direct, "grow"));
+        assert_eq!(bus, file, "bus vs direct ingest");
+        assert_eq!(bus["n"], events);
+        assert_eq!(query_json(&nexus, "SELECT count(*) AS n FROM quarantine")[0]["n"], 0);
+    };
+    same_as_direct(3000);
+    // The publisher loses its state and the log grows: everything is sent again, cut at other
+    // places around the earlier runs' ends; the consumer writes only the bytes it lacks.
+    let more = dir.path().join("more.json");
+    ok(&cynex(&site, &["gen", "eve", "--out", more.to_str().unwrap(), "--events", "500", "--seed", "12"]));
+    let mut grown = full.clone();
+    grown.extend(std::fs::read(&more).unwrap());
+    std::fs::write(&log, &grown).unwrap();
+    std::fs::remove_file(site.join("sensor/publish-grow.json")).unwrap();
+    publish_logs(&site, &nats.url, "grow", "member-g", "eve", 8, &logs);
+    let out = consume();
+    assert!(out.contains("partly in the lake already"), "{out}");
+    same_as_direct(3500);
+    // One progress entry for the input, however many chunks it took.
+    let entries = std::fs::read_dir(nexus.join("lake/_commits"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|c| c.contains("ingest-bus"))
+        .flat_map(|c| {
+            let v: serde_json::Value = serde_json::from_str(&c).unwrap();
+            v["sources"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        })
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}
+
 /// One HTTP GET over a plain socket; the body.
 fn http_get(base: &str, path: &str) -> String {
     use std::io::{Read, Write};
