@@ -88,6 +88,8 @@ pub struct RecordSplitter<R> {
     offset: u64,
     /// Leave an unterminated last record unread (a writer may be in the middle of it).
     hold_partial: bool,
+    /// The end was reached in such a record.
+    held: bool,
 }
 
 /// What [`RecordSplitter::next_record`] found.
@@ -101,7 +103,7 @@ pub enum Split {
 impl<R: BufRead> RecordSplitter<R> {
     /// Start at `offset`/`line` (for resuming, both from committed progress).
     pub fn new(r: R, offset: u64, line: u64) -> Self {
-        RecordSplitter { r, line, offset, hold_partial: false }
+        RecordSplitter { r, line, offset, hold_partial: false, held: false }
     }
 
     /// For a file that is still being written: a last line without its newline (or a
@@ -114,6 +116,11 @@ impl<R: BufRead> RecordSplitter<R> {
 
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Whether the end was reached in an unfinished record that was left unread.
+    pub fn held(&self) -> bool {
+        self.held
     }
 
     pub fn line(&self) -> u64 {
@@ -131,6 +138,7 @@ impl<R: BufRead> RecordSplitter<R> {
         loop {
             let avail = self.r.fill_buf()?;
             if avail.is_empty() {
+                self.held = consumed > 0 && self.hold_partial;
                 return Ok((consumed > 0 && !self.hold_partial).then_some(consumed));
             }
             let (chunk, done) = match memchr(avail) {
@@ -193,6 +201,7 @@ impl<R: BufRead> RecordSplitter<R> {
                     match self.read_line(&mut more, 0)? {
                         None if self.hold_partial => {
                             // Not finished yet: leave it for the next read.
+                            self.held = true;
                             self.offset = offset;
                             self.line = line - 1;
                             buf.truncate(start);

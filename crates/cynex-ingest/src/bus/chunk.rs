@@ -171,6 +171,11 @@ impl<R: Read> Chunker<R> {
         self
     }
 
+    /// Whether the input ended in an unfinished record that was left unsent ([`Self::hold_partial`]).
+    pub fn held(&self) -> bool {
+        self.split.held()
+    }
+
     fn note_header(&mut self, line: &[u8]) {
         if self.zeek {
             note_zeek_header(&mut self.context, line);

@@ -147,6 +147,10 @@ fn where_of(opts: &ConsumeOptions, m: &async_nats::jetstream::Message) -> String
     format!("nats:{}#{}", opts.bus.stream, m.info().map(|i| i.stream_sequence).unwrap_or(0))
 }
 
+/// A message to write: its index in the batch, its record, and the parts of its chunk not yet in
+/// the lake (`None`: all of it).
+type ToWrite = (usize, BusRecord, Option<Vec<Chunk>>);
+
 /// Commit inputs (or pieces of inputs) that must be new. `false` when another consumer
 /// committed one of them first: nothing was committed and the messages are to be redelivered
 /// (then skipped as duplicates).
@@ -213,8 +217,7 @@ fn write_batch(
     let mut seen = HashSet::new();
     // Bytes of each input this batch writes, so two messages of it cannot both write a byte.
     let mut claimed: HashMap<(String, String), Vec<(u64, u64)>> = HashMap::new();
-    // Per sensor: (message index, record, the parts of its chunk to write).
-    let mut groups: BTreeMap<String, Vec<(usize, BusRecord, Vec<Chunk>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<ToWrite>> = BTreeMap::new();
     let mut bad: Vec<(usize, QuarantineRecord, String)> = Vec::new();
     let mut open = open.into_iter();
     for (i, ((rec, key), m)) in parsed.into_iter().zip(keys).zip(msgs).enumerate() {
@@ -233,8 +236,8 @@ fn write_batch(
                     cynex_lake::insert_range(mine, lo, hi);
                 }
                 let whole = todo == [(rec.chunk.offset, rec.chunk.end)];
-                let parts: Vec<Chunk> = if whole {
-                    vec![rec.chunk.clone()]
+                let parts = if whole {
+                    None
                 } else {
                     // Part of it is in the lake already: a publisher that lost its state sent
                     // it again, cut at other places. Only the new bytes are written.
@@ -249,7 +252,7 @@ fn write_batch(
                             "part of an over-long record is committed already; the rest is not written again"
                         );
                     }
-                    parts
+                    Some(parts)
                 };
                 groups.entry(rec.sensor.clone()).or_default().push((i, rec, parts));
             }
@@ -270,7 +273,7 @@ fn write_batch(
         let mut progress = Vec::with_capacity(recs.len());
         let (mut events, mut quarantined) = (0, 0);
         for (_, rec, parts) in &recs {
-            for part in parts {
+            for part in parts.as_deref().unwrap_or(std::slice::from_ref(&rec.chunk)) {
                 let d = decode_chunk(&rec.format, part, &rec.path, rec.organisation.as_deref());
                 let (ev, q) = write_decoded(&mut tx, d)?;
                 events += ev;

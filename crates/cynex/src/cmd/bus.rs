@@ -203,7 +203,6 @@ async fn publish_file(
         .hold_partial(plain)
         .resume_at(done);
     let mut pending = VecDeque::new();
-    let mut sent_any = false;
     // Record progress only once the stream has stored a chunk (and every chunk before it).
     let stored = |state: &mut PublishState, end: u64| {
         let e = state.sources.entry(id.clone()).or_insert_with(|| Published {
@@ -217,7 +216,6 @@ async fn publish_file(
     };
     let mut last_end = done;
     while let Some(chunk) = chunker.next_chunk().with_context(|| format!("reading {shown}"))? {
-        sent_any = true;
         last_end = chunk.end;
         let end = chunk.end;
         rep.chunks += 1;
@@ -245,10 +243,8 @@ async fn publish_file(
         ack.await.map_err(|e| anyhow::anyhow!("the stream did not store a chunk: {e}"))?;
         stored(state, end);
     }
-    if plain {
-        rep.held += opened.file_len.saturating_sub(last_end).min(1) as usize;
-    }
-    if sent_any {
+    rep.held += chunker.held() as usize;
+    if last_end > done {
         rep.files += 1;
         state.save(&opts.state_dir, &opts.sensor)?;
     } else {
