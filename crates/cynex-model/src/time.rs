@@ -67,6 +67,60 @@ pub fn rfc3339_us(ts_us: i64) -> String {
 /// or a bare date to µs since the epoch.
 pub fn parse_rfc3339_us(s: &str) -> Option<i64> {
     let s = s.trim();
+    parse_rfc3339_fixed(s.as_bytes()).or_else(|| parse_rfc3339_general(s))
+}
+
+/// The layout nearly every writer uses — `YYYY-MM-DDTHH:MM:SS`, an optional fraction, then
+/// nothing, `Z` or `±HHMM`/`±HH:MM` — read at fixed positions without splitting or allocating
+/// (the general parser cost ~2,000 instructions per EVE timestamp, 6 % of `ingest eve`).
+/// `None` for anything else, valid or not: [`parse_rfc3339_general`] decides those.
+fn parse_rfc3339_fixed(b: &[u8]) -> Option<i64> {
+    fn num(b: &[u8]) -> Option<i64> {
+        b.iter().try_fold(0i64, |n, c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
+    }
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, m, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
+    let (h, mi, se) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    let mut p = 19;
+    let mut us = 0i64;
+    if b.get(p) == Some(&b'.') {
+        p += 1;
+        let start = p;
+        while let Some(c) = b.get(p).filter(|c| c.is_ascii_digit()) {
+            if p - start < 6 {
+                us = us * 10 + i64::from(c - b'0');
+            }
+            p += 1;
+        }
+        // Digits past the sixth are below a microsecond; fewer than six are scaled up.
+        us *= [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1][(p - start).min(6)];
+    }
+    let offset_s = match &b[p..] {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let (oh, om) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, d as u32);
+    if civil_from_days(days) != (y, m as u32, d as u32) {
+        return None;
+    }
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_s) * 1_000_000) + us)
+}
+
+/// Every form [`parse_rfc3339_us`] accepts (a bare date, short fields, odd offsets).
+fn parse_rfc3339_general(s: &str) -> Option<i64> {
     if s.len() == 10 {
         return parse_date(s).map(|d| d * 86_400_000_000);
     }
@@ -143,6 +197,41 @@ mod tests {
         assert_eq!(date_string(0), "1970-01-01");
         assert_eq!(parse_date("2026-11-25"), Some(20_782));
         assert_eq!(parse_date("2026-02-30"), None);
+    }
+
+    proptest::proptest! {
+        /// The fixed-layout fast path agrees with the general parser wherever it answers, on
+        /// timestamps with every optional part and on corrupted ones.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_parser(
+            y in 0u32..10_000, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..62, se in 0u32..62,
+            sep in proptest::sample::select(vec!["T", " ", "t", "x"]),
+            frac in proptest::option::of("[0-9]{0,9}"),
+            off in proptest::sample::select(vec!["", "Z", "z", "+0100", "-02:30", "+2400", "+01", "+01:7", "-0a00", "Zz"]),
+            damage in proptest::option::of((0usize..40, proptest::char::range('\u{20}', '\u{7e}'))),
+        ) {
+            let mut t = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{se:02}");
+            if let Some(f) = frac {
+                t.push('.');
+                t.push_str(&f);
+            }
+            t.push_str(off);
+            if let Some((at, c)) = damage {
+                let at = at.min(t.len());
+                t.replace_range(at..(at + 1).min(t.len()), &c.to_string());
+            }
+            if let Some(fast) = parse_rfc3339_fixed(t.as_bytes()) {
+                proptest::prop_assert_eq!(Some(fast), parse_rfc3339_general(t.trim()), "{}", t);
+            }
+            proptest::prop_assert_eq!(parse_rfc3339_us(&t), parse_rfc3339_general(t.trim()), "{}", t);
+        }
+    }
+
+    #[test]
+    fn suricata_and_zeek_timestamps_take_the_fast_path() {
+        for t in ["2026-11-01T05:59:59.500000+0000", "2026-11-01T05:59:59Z", "2026-11-01 05:59:59.5-02:30"] {
+            assert!(parse_rfc3339_fixed(t.as_bytes()).is_some(), "{t}");
+        }
     }
 
     #[test]
