@@ -72,7 +72,7 @@ macro_rules! event_columns {
         pub struct EventColumns {
             time: TimestampMicrosecondBuilder,
             raw_data: StringBuilder,
-            $( $name: event_columns!(@builder $kind), )*
+            $( $name: Lazy<event_columns!(@builder $kind)>, )*
             len: usize,
         }
 
@@ -81,7 +81,7 @@ macro_rules! event_columns {
                 EventColumns {
                     time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
                     raw_data: StringBuilder::new(),
-                    $( $name: <event_columns!(@builder $kind)>::new(), )*
+                    $( $name: Lazy::new(<event_columns!(@builder $kind)>::new()), )*
                     len: 0,
                 }
             }
@@ -94,7 +94,7 @@ macro_rules! event_columns {
                 EventColumns {
                     time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
                     raw_data: StringBuilder::with_capacity(rows, raw_bytes),
-                    $( $name: event_columns!(@with_capacity $kind, rows), )*
+                    $( $name: Lazy::new(event_columns!(@with_capacity $kind, rows)), )*
                     len: 0,
                 }
             }
@@ -122,7 +122,7 @@ macro_rules! event_columns {
                 self.len = 0;
                 let cols: Vec<ArrayRef> = vec![
                     Arc::new(self.time.finish()),
-                    $( Arc::new(self.$name.finish()), )*
+                    $( Arc::new(self.$name.builder().finish()), )*
                     Arc::new(self.raw_data.finish()),
                 ];
                 RecordBatch::try_new(events_schema(), cols)
@@ -165,8 +165,50 @@ macro_rules! event_columns {
     (@dt u16) => { DataType::UInt16 };
     (@dt u32) => { DataType::UInt32 };
     (@dt u64) => { DataType::UInt64 };
-    (@append $b:expr, $v:expr, str) => { $b.append_option($v.as_deref()) };
-    (@append $b:expr, $v:expr, $k:ident) => { $b.append_option($v) };
+    (@append $b:expr, $v:expr, str) => { match $v.as_deref() { Some(v) => $b.builder().append_value(v), None => $b.nulls += 1 } };
+    (@append $b:expr, $v:expr, $k:ident) => { match $v { Some(v) => $b.builder().append_value(v), None => $b.nulls += 1 } };
+}
+
+/// A column builder that counts a run of nulls and appends it in one go when the next value (or
+/// the end of the batch) comes: most `events` columns are null in most rows (a flow event has no
+/// DNS, HTTP, TLS or file fields), and one bulk append is far cheaper than a call per row.
+struct Lazy<B> {
+    b: B,
+    nulls: usize,
+}
+
+/// Builders that can append a run of nulls at once.
+trait AppendNulls {
+    fn append_nulls(&mut self, n: usize);
+}
+
+impl AppendNulls for StringBuilder {
+    fn append_nulls(&mut self, n: usize) {
+        StringBuilder::append_nulls(self, n)
+    }
+}
+
+impl<T: datafusion::arrow::datatypes::ArrowPrimitiveType> AppendNulls
+    for datafusion::arrow::array::PrimitiveBuilder<T>
+{
+    fn append_nulls(&mut self, n: usize) {
+        datafusion::arrow::array::PrimitiveBuilder::append_nulls(self, n)
+    }
+}
+
+impl<B: AppendNulls> Lazy<B> {
+    fn new(b: B) -> Self {
+        Lazy { b, nulls: 0 }
+    }
+
+    /// The builder with every counted null appended.
+    fn builder(&mut self) -> &mut B {
+        if self.nulls > 0 {
+            self.b.append_nulls(self.nulls);
+            self.nulls = 0;
+        }
+        &mut self.b
+    }
 }
 
 event_columns! {
@@ -226,4 +268,36 @@ event_columns! {
     /// File (or stream) and line the record came from.
     source: str,
     line: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, StringArray, UInt16Array};
+
+    #[test]
+    fn runs_of_nulls_land_in_their_rows_across_batches() {
+        let row = |i: u16| EventRow {
+            time: i64::from(i),
+            raw_data: Cow::Owned(format!("r{i}")),
+            dns_query_hostname: (i % 3 == 1).then(|| Cow::Owned(format!("h{i}"))),
+            dst_endpoint_port: i.is_multiple_of(4).then_some(i),
+            ..Default::default()
+        };
+        let mut cols = EventColumns::with_capacity(4, 16);
+        for batch in [0..5u16, 5..7, 7..8] {
+            for i in batch.clone() {
+                cols.append_row(&row(i));
+            }
+            let b = cols.finish().unwrap();
+            assert_eq!(b.num_rows(), batch.len());
+            let host = b.column_by_name("dns_query_hostname").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+            let port = b.column_by_name("dst_endpoint_port").unwrap().as_any().downcast_ref::<UInt16Array>().unwrap();
+            for (k, i) in batch.enumerate() {
+                let want = row(i);
+                assert_eq!(host.is_valid(k).then(|| host.value(k)), want.dns_query_hostname.as_deref(), "row {i}");
+                assert_eq!(port.is_valid(k).then(|| port.value(k)), want.dst_endpoint_port, "row {i}");
+            }
+        }
+    }
 }
