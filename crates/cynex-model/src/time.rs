@@ -47,11 +47,33 @@ pub fn parse_date(s: &str) -> Option<i64> {
     let y: i64 = it.next()?.parse().ok()?;
     let m: u32 = it.next()?.parse().ok()?;
     let d: u32 = it.next()?.parse().ok()?;
+    days_of(y, m, d)
+}
+
+/// The day number of a civil date; `None` for one that does not exist (month 13, 30 February).
+fn days_of(y: i64, m: u32, d: u32) -> Option<i64> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let days = days_from_civil(y, m, d);
     (civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
+/// Seconds east of UTC of a `±HH:MM` offset; `None` out of range.
+fn offset_secs(negative: bool, oh: i64, om: i64) -> Option<i64> {
+    if oh > 23 || om > 59 {
+        return None;
+    }
+    Some(if negative { -1 } else { 1 } * (oh * 3600 + om * 60))
+}
+
+/// µs since the epoch of a local date and time at a UTC offset; `None` for an impossible time
+/// of day (second 60, a leap second, is allowed).
+fn instant_us(days: i64, (h, mi, se): (i64, i64, i64), offset_s: i64, us: i64) -> Option<i64> {
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_s) * 1_000_000) + us)
 }
 
 /// RFC 3339 UTC text of a µs timestamp, e.g. `2026-11-01T00:00:00.000001Z`.
@@ -100,23 +122,12 @@ fn parse_rfc3339_fixed(b: &[u8]) -> Option<i64> {
     let offset_s = match &b[p..] {
         [] | [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
-            let (oh, om) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let sign = if *sign == b'-' { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
+            offset_secs(*sign == b'-', num(&[*h1, *h2])?, num(&[*m1, *m2])?)?
         }
         _ => return None,
     };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, m as u32, d as u32);
-    if civil_from_days(days) != (y, m as u32, d as u32) {
-        return None;
-    }
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_s) * 1_000_000) + us)
+    // Two digits each: the casts cannot wrap.
+    instant_us(days_of(y, m as u32, d as u32)?, (h, mi, se), offset_s, us)
 }
 
 /// Every form [`parse_rfc3339_us`] accepts (a bare date, short fields, odd offsets).
@@ -132,17 +143,11 @@ fn parse_rfc3339_general(s: &str) -> Option<i64> {
         None => match rest.rfind(['+', '-']) {
             Some(i) if i >= 5 => {
                 let (t, off) = rest.split_at(i);
-                let sign = if off.starts_with('-') { -1 } else { 1 };
                 let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
                 if digits.len() != 4 {
                     return None;
                 }
-                let oh: i64 = digits[..2].parse().ok()?;
-                let om: i64 = digits[2..].parse().ok()?;
-                if oh > 23 || om > 59 {
-                    return None;
-                }
-                (t, sign * (oh * 3600 + om * 60))
+                (t, offset_secs(off.starts_with('-'), digits[..2].parse().ok()?, digits[2..].parse().ok()?)?)
             }
             _ => (rest, 0),
         },
@@ -152,14 +157,11 @@ fn parse_rfc3339_general(s: &str) -> Option<i64> {
     let h: i64 = it.next()?.parse().ok()?;
     let mi: i64 = it.next()?.parse().ok()?;
     let se: i64 = it.next().unwrap_or("0").parse().ok()?;
-    if h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
     let mut us = 0i64;
     for (i, c) in frac.chars().take(6).enumerate() {
         us += c.to_digit(10)? as i64 * 10i64.pow(5 - i as u32);
     }
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se - offset_s) * 1_000_000) + us)
+    instant_us(days, (h, mi, se), offset_s, us)
 }
 
 /// Parse a duration such as `90s`, `15m`, `6h`, `30d`, `2w` into seconds.
