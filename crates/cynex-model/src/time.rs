@@ -147,7 +147,7 @@ fn parse_rfc3339_general(s: &str) -> Option<i64> {
                 if digits.len() != 4 {
                     return None;
                 }
-                (t, offset_secs(off.starts_with('-'), digits[..2].parse().ok()?, digits[2..].parse().ok()?)?)
+                (t, offset_secs(off.starts_with('-'), digits.get(..2)?.parse().ok()?, digits.get(2..)?.parse().ok()?)?)
             }
             _ => (rest, 0),
         },
@@ -210,7 +210,10 @@ mod tests {
             sep in proptest::sample::select(vec!["T", " ", "t", "x"]),
             frac in proptest::option::of("[0-9]{0,9}"),
             off in proptest::sample::select(vec!["", "Z", "z", "+0100", "-02:30", "+2400", "+01", "+01:7", "-0a00", "Zz"]),
-            damage in proptest::option::of((0usize..40, proptest::char::range('\u{20}', '\u{7e}'))),
+            damage in proptest::option::of((0usize..40, proptest::prop_oneof![
+                proptest::char::range('\u{20}', '\u{7e}'),
+                proptest::sample::select(vec!['é', '€', '𝟘']),
+            ])),
         ) {
             let mut t = format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{se:02}");
             if let Some(f) = frac {
@@ -243,6 +246,9 @@ mod tests {
         assert_eq!(parse_rfc3339_us("2026-11-01T03:29:59.5-02:30"), Some(ts));
         assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59.5+00:00"), Some(ts));
         assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59.5+1"), None);
+        // An offset of four bytes that are not four characters is refused, not sliced mid-char.
+        assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59+a€"), None);
+        assert_eq!(parse_rfc3339_us("2026-11-01T05:59:59+€a"), None);
         assert_eq!(partition_of(ts), (parse_date("2026-11-01").unwrap(), 5));
         assert_eq!(rfc3339_us(ts), "2026-11-01T05:59:59.500000Z");
         assert_eq!(partition_of(-1), (-1, 23));

@@ -105,11 +105,12 @@ fn bad_lines_are_quarantined_each_with_line_and_reason() {
     push(br#"[1,2,3]"#); // 7 not an object
     push(br#"{"event_type":"flow"}"#); // 8 no timestamp
     push(br#"{"timestamp":"2026-11-01T00:00:00Z","event_type":"new-type-from-suricata-9"}"#); // 9 unknown type: kept
-    push(good.as_bytes()); // 10
+    push("{\"timestamp\":\"2026-11-01T00:00:00+a€\",\"event_type\":\"flow\"}".as_bytes()); // 10 bad offset
+    push(good.as_bytes()); // 11
     let d = decode(&input);
     let lines: Vec<u64> = d.quarantine.iter().map(|q| q.line.unwrap()).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8]);
-    assert_eq!(d.events.iter().map(|e| e.line.unwrap()).collect::<Vec<_>>(), [1, 9, 10]);
+    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 10]);
+    assert_eq!(d.events.iter().map(|e| e.line.unwrap()).collect::<Vec<_>>(), [1, 9, 11]);
     assert_eq!(d.events[1].event_type.as_deref(), Some("new-type-from-suricata-9"));
     let reasons: Vec<&str> = d.quarantine.iter().map(|q| q.reason.as_str()).collect();
     for (r, want) in reasons.iter().zip([
@@ -120,6 +121,7 @@ fn bad_lines_are_quarantined_each_with_line_and_reason() {
         "exceeds",
         "not a JSON object",
         "no timestamp",
+        "bad timestamp",
     ]) {
         assert!(r.contains(want), "{r:?} should say {want:?}");
     }
