@@ -7,6 +7,7 @@
 //! A line that is not a JSON object, lacks `timestamp`/`event_type`, has them of the wrong type,
 //! is not UTF-8, or exceeds [`MAX_RECORD`] goes to quarantine with its line number and reason.
 
+mod scan;
 mod typed;
 
 use std::io::BufRead;
