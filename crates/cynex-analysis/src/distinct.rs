@@ -43,6 +43,7 @@ impl PartialEq for Distinct {
 
 /// A 64-bit mix of a 32-bit value (the SplitMix64 finaliser): every input bit reaches every
 /// output bit, which HyperLogLog needs.
+#[inline]
 fn mix(v: u32) -> u64 {
     let mut z = (v as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -50,6 +51,7 @@ fn mix(v: u32) -> u64 {
     z ^ (z >> 31)
 }
 
+#[inline]
 fn sketch_add(reg: &mut [u8], v: u32) {
     let h = mix(v);
     let idx = (h >> (64 - P)) as usize;
@@ -61,9 +63,25 @@ fn sketch_add(reg: &mut [u8], v: u32) {
 }
 
 impl Distinct {
-    /// Add a value.
+    /// Add a value. The common cases (a sketch, a small set with room) are inlined; growing and
+    /// the exact phase's search are not.
     #[inline]
     pub fn insert(&mut self, v: u32) {
+        match self {
+            Distinct::Sketch(reg) => sketch_add(reg, v),
+            Distinct::Inline(n, vals) if (*n as usize) < INLINE => {
+                let n8 = *n as usize;
+                if !vals[..n8].contains(&v) {
+                    vals[n8] = v;
+                    *n += 1;
+                }
+            }
+            _ => self.insert_slow(v),
+        }
+    }
+
+    #[inline(never)]
+    fn insert_slow(&mut self, v: u32) {
         match self {
             Distinct::Inline(n, vals) => {
                 let n8 = *n as usize;

@@ -6,8 +6,15 @@
 //! [`Engine::advance`] that no later row is older than the watermark it gives (the runner passes
 //! each file's minimum time, files sorted by it). Rows of one key that arrive out of order are
 //! merged into the open event rather than lost.
+//!
+//! Layout: the statistics (5-minute bins, port-hours, distinct destinations) are updated as each
+//! row arrives; the keyed detectors (scan events and sources by source address, backscatter by
+//! victim) live in [`SHARDS`] shards, and a row is buffered in its key's shard until the buffer
+//! fills or the watermark moves. The shards then apply their rows on all cores, each shard's
+//! maps staying in cache while its rows are applied.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use cynex_model::packet::{proto, tags, tcp_flags as f};
 use datafusion::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
@@ -45,8 +52,6 @@ pub const COLUMNS: [&str; 17] = [
 ];
 
 const US: i64 = 1_000_000;
-/// Rows between checks of the state's size.
-const MEMORY_CHECK_ROWS: u64 = 1 << 16;
 const BIN_US: i64 = 300 * US;
 pub(crate) const HOUR_US: i64 = 3_600 * US;
 pub(crate) const DAY_US: i64 = 86_400 * US;
@@ -89,6 +94,26 @@ impl Traffic {
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+
+    const ALL: [Traffic; 13] = [
+        Traffic::TcpSyn,
+        Traffic::TcpSynAck,
+        Traffic::TcpAck,
+        Traffic::TcpRst,
+        Traffic::TcpFin,
+        Traffic::TcpOther,
+        Traffic::Udp,
+        Traffic::IcmpEchoRequest,
+        Traffic::IcmpEchoReply,
+        Traffic::IcmpUnreachable,
+        Traffic::IcmpTimeExceeded,
+        Traffic::IcmpOther,
+        Traffic::Other,
+    ];
+
+    fn from_u8(t: u8) -> Traffic {
+        Self::ALL.get(t as usize).copied().unwrap_or(Traffic::Other)
     }
 
     fn classify(p: u8, flags: u8, icmp_type: Option<u8>) -> Traffic {
@@ -196,12 +221,183 @@ struct Series {
     alerting: bool,
 }
 
-/// Everything the engine remembers between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct State {
+/// Keyed state (scan events, sources, victims) is split into `SHARDS` shards by a hash of the
+/// key's address. Rows are buffered per shard and each shard's rows are applied together, so the
+/// maps being probed are a shard's (small enough to stay in cache while its rows are applied,
+/// where one map of millions of keys costs a DRAM miss per probe), and the shards are applied on
+/// all cores at once. Per key, rows are still applied in arrival order.
+const SHARD_BITS: u32 = 10;
+pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+
+/// The shard of the state keyed by address `ip` (a Fibonacci hash's top bits: independent of the
+/// low bits the shard's own hash map uses).
+#[inline]
+fn shard_of(ip: u32) -> usize {
+    (ip.wrapping_mul(0x9E37_79B1) >> (32 - SHARD_BITS)) as usize
+}
+
+/// Which address a keyed map's key belongs to (for its shard).
+trait ShardKey: std::hash::Hash + Eq + Copy {
+    fn addr(self) -> u32;
+}
+
+impl ShardKey for u32 {
+    fn addr(self) -> u32 {
+        self
+    }
+}
+
+impl ShardKey for u64 {
+    /// A scan key: the source is the high half.
+    fn addr(self) -> u32 {
+        (self >> 32) as u32
+    }
+}
+
+/// Row flag: a backscatter row (its key is the victim, not the source).
+const K_BACKSCATTER: u8 = 1;
+/// Row flag: the TCP window-scale option was present.
+const K_WSCALE: u8 = 2;
+
+/// What a shard needs of a row, buffered until the shard's rows are applied (40 bytes instead
+/// of [`Row`]'s 64).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keyed {
+    pub(crate) ts: i64,
+    /// The source (scan rows) or the victim (backscatter rows).
+    key: u32,
+    pub(crate) dst: u32,
+    pub(crate) seq: u32,
+    len: u32,
+    pub(crate) dport: u16,
+    pub(crate) sport: u16,
+    pub(crate) window: u16,
+    pub(crate) fp: u16,
+    pub(crate) ttl: u8,
+    traffic: u8,
+    /// IP protocol, 255 when unknown.
+    proto: u8,
+    flags: u8,
+}
+
+impl Keyed {
+    pub(crate) fn wscale(&self) -> bool {
+        self.flags & K_WSCALE != 0
+    }
+
+    fn traffic(&self) -> Traffic {
+        Traffic::from_u8(self.traffic)
+    }
+}
+
+/// One shard of the keyed state, with the rows waiting to be applied to it and the findings it
+/// concluded since they were last collected.
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
     scans: Map<u64, ScanState>,
     sources: Map<u32, SourceState>,
     victims: Map<u32, VictimState>,
+    rows: Vec<Keyed>,
+    out: Vec<Finding>,
+}
+
+/// The shards. Serialised as the three maps they partition, one after the other, each as a
+/// single map: the state file does not depend on the number of shards.
+#[derive(Debug)]
+pub(crate) struct Shards(Vec<Shard>);
+
+impl Default for Shards {
+    fn default() -> Self {
+        Shards((0..SHARDS).map(|_| Shard::default()).collect())
+    }
+}
+
+/// Serialises the union of one map over all shards.
+struct Union<'a, K, V>(&'a [Shard], fn(&Shard) -> &Map<K, V>);
+
+impl<K: Serialize, V: Serialize> Serialize for Union<'_, K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = self.0.iter().map(|sh| (self.1)(sh).len()).sum();
+        let mut m = s.serialize_map(Some(len))?;
+        for sh in self.0 {
+            for (k, v) in (self.1)(sh) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+impl Serialize for Shards {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&Union(&self.0, |sh| &sh.scans))?;
+        t.serialize_element(&Union(&self.0, |sh| &sh.sources))?;
+        t.serialize_element(&Union(&self.0, |sh| &sh.victims))?;
+        t.end()
+    }
+}
+
+/// One map read straight into per-shard maps.
+struct Spread<K, V>(Vec<Map<K, V>>);
+
+impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Spread<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for V_<K, V> {
+            type Value = Spread<K, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut maps: Vec<Map<K, V>> = (0..SHARDS).map(|_| Map::default()).collect();
+                while let Some((k, v)) = a.next_entry::<K, V>()? {
+                    maps[shard_of(k.addr())].insert(k, v);
+                }
+                Ok(Spread(maps))
+            }
+        }
+        d.deserialize_map(V_(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Shards {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V_;
+        impl<'de> serde::de::Visitor<'de> for V_ {
+            type Value = Shards;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("three maps")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Shards, A::Error> {
+                use serde::de::Error;
+                let scans: Spread<u64, ScanState> =
+                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let sources: Spread<u32, SourceState> =
+                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let victims: Spread<u32, VictimState> =
+                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(2, &self))?;
+                let shards = scans
+                    .0
+                    .into_iter()
+                    .zip(sources.0)
+                    .zip(victims.0)
+                    .map(|((scans, sources), victims)| Shard { scans, sources, victims, ..Default::default() })
+                    .collect();
+                Ok(Shards(shards))
+            }
+        }
+        d.deserialize_tuple(3, V_)
+    }
+}
+
+/// Everything the engine remembers between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Scan events, sources and victims (in the state file: three maps, in that order).
+    shards: Shards,
     /// Key: hour << 24 | proto << 16 | port.
     pub(crate) port_hours: Map<u64, PortHour>,
     pub(crate) bins: BTreeMap<i64, Bin>,
@@ -346,8 +542,8 @@ pub struct Row {
 }
 
 pub struct Engine {
-    cfg: AnalysisConfig,
-    research: ResearchIndex,
+    cfg: Arc<AnalysisConfig>,
+    research: Arc<ResearchIndex>,
     pub(crate) st: State,
     /// Only rows in [from, to) are analysed (batch runs over a range).
     range: (i64, i64),
@@ -360,198 +556,72 @@ pub struct Engine {
     cur: Option<(i64, Bin)>,
     /// Dark addresses used for rates: configured, or refreshed from `st.dsts` at each advance.
     dark: u64,
+    /// Rows waiting to be applied, per shard (moved into the shards when they are handed over).
+    bufs: Vec<Vec<Keyed>>,
+    /// Rows in `bufs`.
+    pending: usize,
+    /// While the shards apply a chunk of rows on other threads, the merging thread goes on
+    /// filling `bufs`: the shards (with the findings they conclude) come back here.
+    away: Option<std::thread::JoinHandle<Vec<Shard>>>,
+    /// The port-hours being filled (rows come in time order: the current hour's ports in a
+    /// table indexed by port, not probed among every hour's in `st.port_hours`).
+    ports: HourPorts,
+    /// Rows buffered before the shards apply them (bounded by the memory limit).
+    chunk_rows: usize,
 }
 
-impl Engine {
-    pub fn new(cfg: AnalysisConfig, state: State) -> Engine {
-        let research = ResearchIndex::new(&cfg.research);
-        Engine {
-            cfg,
-            research,
-            st: state,
-            range: (i64::MIN, i64::MAX),
-            out: Vec::new(),
-            touched_days: BTreeSet::new(),
-            sealed: Vec::new(),
-            cur: None,
-            dark: 0,
+/// Probes (TCP SYN, UDP) per port of one hour, with their sources, indexed by protocol and port.
+#[derive(Default)]
+struct HourPorts {
+    hour: i64,
+    /// TCP ports, then UDP ports (allocated at the first probe).
+    slots: Vec<PortHour>,
+    /// Indices of the slots in use.
+    used: Vec<u32>,
+}
+
+impl HourPorts {
+    #[inline]
+    fn observe(&mut self, p: u8, port: u16, src: u32) {
+        if self.slots.is_empty() {
+            self.slots = (0..2 << 16).map(|_| PortHour::default()).collect();
         }
-        .with_dark()
+        let i = ((p == proto::UDP) as usize) << 16 | port as usize;
+        let ph = &mut self.slots[i];
+        if ph.packets == 0 {
+            self.used.push(i as u32);
+        }
+        ph.packets += 1;
+        ph.sources.insert(src);
     }
 
-    fn with_dark(mut self) -> Self {
-        self.dark = self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1));
-        self
+    /// The slots in use, as (protocol, port, counts), emptied.
+    fn drain(&mut self) -> impl Iterator<Item = (u8, u16, PortHour)> + '_ {
+        let slots = &mut self.slots;
+        self.used.drain(..).map(move |i| {
+            let p = if i >> 16 == 1 { proto::UDP } else { proto::TCP };
+            (p, i as u16, std::mem::take(&mut slots[i as usize]))
+        })
     }
+}
 
-    /// Move the bin being filled into the state.
-    pub(crate) fn flush_bin(&mut self) {
-        if let Some((b, bin)) = self.cur.take() {
-            self.st.bins.entry(b).or_default().merge(&bin);
-        }
-    }
+/// What applying rows to a shard reads besides the shard: settings, the research list and the
+/// dark-block size in force.
+struct Ctx<'a> {
+    cfg: &'a AnalysisConfig,
+    research: &'a ResearchIndex,
+    dark: u64,
+}
 
-    pub fn with_range(mut self, from: i64, to: i64) -> Self {
-        self.range = (from, to);
-        self
-    }
-
-    pub fn config(&self) -> &AnalysisConfig {
-        &self.cfg
-    }
-
-    pub fn state(&self) -> &State {
-        &self.st
-    }
-
-    /// Findings concluded so far (taken: each is returned once).
-    pub fn take_findings(&mut self) -> Vec<Finding> {
-        std::mem::take(&mut self.out)
-    }
-
-    /// Addresses the telescope listens on: configured, or the distinct destinations seen.
-    pub fn dark_size(&self) -> u64 {
-        self.dark
-    }
-
-    pub fn observe_row(&mut self, r: &Row) {
-        if r.ts < self.range.0 || r.ts >= self.range.1 {
-            return;
-        }
-        self.st.rows += 1;
-        if self.st.rows.is_multiple_of(MEMORY_CHECK_ROWS) {
-            self.bound_memory();
-        }
-        let day = r.ts.div_euclid(DAY_US);
-        if self.st.sealed_before_day.is_some_and(|d| day < d) {
-            // Its day's statistics are no longer in state; the row still feeds the detectors.
-            self.st.late_rows += 1;
-        } else {
-            self.touched_days.insert(day);
-            let research = r.src.is_some_and(|s| !self.research.is_empty() && self.research.lookup(s).is_some());
-            let b = r.ts.div_euclid(BIN_US);
-            if self.cur.as_ref().is_none_or(|(cb, _)| *cb != b) {
-                self.flush_bin();
-                self.cur = Some((b, Bin::default()));
-            }
-            let Some((_, bin)) = self.cur.as_mut() else { return };
-            bin.packets += 1;
-            bin.bytes += r.len as u64;
-            match r.proto {
-                Some(proto::TCP) => bin.tcp += 1,
-                Some(proto::UDP) => bin.udp += 1,
-                Some(proto::ICMP | proto::ICMPV6) => bin.icmp += 1,
-                _ => bin.other += 1,
-            }
-            if r.tags & tags::BACKSCATTER != 0 {
-                bin.backscatter += 1;
-            }
-            if research {
-                bin.research += 1;
-            }
-            if let Some(s) = r.src {
-                bin.sources.insert(s);
-            }
-        }
-        self.st.max_ts = self.st.max_ts.max(r.ts);
-        let (Some(src), Some(dst), true) = (r.src, r.dst, r.v4) else { return };
-        self.st.dsts.insert(dst);
-        let p = r.proto.unwrap_or(255);
-        let traffic = Traffic::classify(p, r.flags, r.icmp_type);
-        if r.tags & tags::BACKSCATTER != 0 {
-            self.victim(r, src, dst, traffic);
-            return;
-        }
-        if r.tags & tags::SPOOF_SUSPECT != 0 {
-            return;
-        }
-        let port = if matches!(p, proto::TCP | proto::UDP) { r.dport } else { 0 };
-        // Scan event.
-        let key = scan_key(src, port, traffic);
-        let timeout = self.cfg.scan_timeout_s as i64 * US;
-        let ev =
-            self.st.scans.entry(key).or_insert_with(|| ScanState { first: r.ts, last: r.ts, ..Default::default() });
-        if r.ts - ev.last > timeout {
-            let old = std::mem::replace(ev, ScanState { first: r.ts, last: r.ts, ..Default::default() });
-            let f = self.scan_finding(key, &old, true);
-            self.out.extend(f);
-            // Re-borrow after the push.
-            let ev = self.st.scans.get_mut(&key).expect("just inserted");
-            update_scan(ev, r, dst);
-        } else {
-            update_scan(ev, r, dst);
-        }
-        // Source.
-        let s = self.st.sources.entry(src).or_insert_with(|| SourceState::new(r.ts));
-        s.observe(r, dst, traffic == Traffic::TcpSyn);
-        // Port popularity for surges: probes only (SYN, UDP).
-        if matches!(traffic, Traffic::TcpSyn | Traffic::Udp) {
-            let ph = self.st.port_hours.entry(port_hour_key(r.ts.div_euclid(HOUR_US), p, port)).or_default();
-            ph.packets += 1;
-            ph.sources.insert(src);
-        }
-        if self.st.first_hour.is_none() {
-            self.st.first_hour = Some(r.ts.div_euclid(HOUR_US));
-        }
-    }
-
-    fn victim(&mut self, r: &Row, src: u32, dst: u32, traffic: Traffic) {
-        // CAIDA Corsaro3 dos: for ICMP errors quoting the flood's packet the victim is the quoted
-        // destination; otherwise the packet's source.
-        let victim = match (traffic, r.inner_dst) {
-            (Traffic::IcmpUnreachable | Traffic::IcmpTimeExceeded | Traffic::IcmpOther, Some(inner)) => inner,
-            _ => src,
-        };
-        let timeout = self.cfg.dos_timeout_s as i64 * US;
-        let v = self.st.victims.entry(victim).or_insert_with(|| VictimState {
-            first: r.ts,
-            last: r.ts,
-            bucket_at: r.ts.div_euclid(10 * US),
-            ..Default::default()
-        });
-        if r.ts - v.last > timeout {
-            let old = std::mem::replace(
-                v,
-                VictimState { first: r.ts, last: r.ts, bucket_at: r.ts.div_euclid(10 * US), ..Default::default() },
-            );
-            if let Some(f) = self.victim_finding(victim, &old, true) {
-                self.out.push(f);
-            }
-        }
-        let v = self.st.victims.get_mut(&victim).expect("present");
-        v.first = v.first.min(r.ts);
-        v.last = v.last.max(r.ts);
-        v.packets += 1;
-        v.bytes += r.len as u64;
-        v.traffic |= 1 << traffic as u16;
-        if matches!(r.proto, Some(proto::TCP)) && v.ports.len() < 8 && !v.ports.contains(&r.sport) {
-            v.ports.push(r.sport);
-        }
-        v.attackers16.insert(dst >> 16);
-        // Packets per 10 s bucket over the last six buckets: the busiest 60 s window, sliding by
-        // 10 s, as Corsaro3 measures it.
-        let bucket = r.ts.div_euclid(10 * US);
-        if bucket > v.bucket_at {
-            let shift = (bucket - v.bucket_at).min(6) as usize;
-            v.buckets.rotate_left(shift);
-            for b in &mut v.buckets[6 - shift..] {
-                *b = 0;
-            }
-            v.bucket_at = bucket;
-        }
-        let back = (v.bucket_at - bucket) as usize;
-        if back < 6 {
-            v.buckets[5 - back] += 1;
-        }
-        v.max_60s = v.max_60s.max(v.buckets.iter().sum());
-    }
-
+impl Ctx<'_> {
     fn global_rate(&self, packets: u64, first: i64, last: i64) -> f64 {
         let dur = ((last - first) as f64 / 1e6).max(1.0);
-        packets as f64 * (4_294_967_296.0 / self.dark_size() as f64) / dur
+        packets as f64 * (4_294_967_296.0 / self.dark as f64) / dur
     }
 
-    fn scan_finding(&self, key: u64, s: &ScanState, closed: bool) -> Option<Finding> {
+    /// The finding of a scan event, if it passes the thresholds; `sources` is the shard's (the
+    /// source's tool is named in it).
+    fn scan_finding(&self, sources: &Map<u32, SourceState>, key: u64, s: &ScanState, closed: bool) -> Option<Finding> {
         let uniques = s.dsts.count();
         let rate = self.global_rate(s.packets, s.first, s.last);
         if uniques < self.cfg.scan_min_uniques || rate < self.cfg.scan_min_rate_pps {
@@ -566,7 +636,7 @@ impl Engine {
             t if t < Traffic::Other as u8 => Some(proto::ICMP),
             _ => None,
         };
-        let tool = self.st.sources.get(&src).and_then(|st| attribute(st, self.cfg.tool_min_packets)).map(|a| a.tool);
+        let tool = sources.get(&src).and_then(|st| attribute(st, self.cfg.tool_min_packets)).map(|a| a.tool);
         Some(Finding {
             id: finding_id(kind::SCAN, &[key, s.first as u64]),
             kind: kind::SCAN.into(),
@@ -586,7 +656,7 @@ impl Engine {
             evidence: json!({
                 "bytes": s.bytes,
                 "duration_s": (s.last - s.first) as f64 / 1e6,
-                "dark_addresses": self.dark_size(),
+                "dark_addresses": self.dark,
                 "closed": closed,
                 "uniques_exact": s.dsts.is_exact(),
             }),
@@ -670,6 +740,383 @@ impl Engine {
             as_org: None,
         })
     }
+}
+
+impl Shard {
+    /// Apply the buffered rows, in order.
+    fn apply(&mut self, ctx: &Ctx) {
+        let rows = std::mem::take(&mut self.rows);
+        let scan_to = ctx.cfg.scan_timeout_s as i64 * US;
+        for r in &rows {
+            if r.flags & K_BACKSCATTER != 0 {
+                self.victim(ctx, r);
+                continue;
+            }
+            let src = r.key;
+            let traffic = r.traffic();
+            let port = if matches!(r.proto, proto::TCP | proto::UDP) { r.dport } else { 0 };
+            // Scan event.
+            let key = scan_key(src, port, traffic);
+            let ev =
+                self.scans.entry(key).or_insert_with(|| ScanState { first: r.ts, last: r.ts, ..Default::default() });
+            if r.ts - ev.last > scan_to {
+                let old = std::mem::replace(ev, ScanState { first: r.ts, last: r.ts, ..Default::default() });
+                self.out.extend(ctx.scan_finding(&self.sources, key, &old, true));
+            }
+            update_scan(ev, r);
+            // Source.
+            let s = self.sources.entry(src).or_insert_with(|| SourceState::new(r.ts));
+            s.observe(r, traffic == Traffic::TcpSyn);
+        }
+        // Keep the buffer's capacity for the next rows.
+        self.rows = rows;
+        self.rows.clear();
+    }
+
+    fn victim(&mut self, ctx: &Ctx, r: &Keyed) {
+        let victim = r.key;
+        let traffic = r.traffic();
+        let timeout = ctx.cfg.dos_timeout_s as i64 * US;
+        let v = self.victims.entry(victim).or_insert_with(|| VictimState {
+            first: r.ts,
+            last: r.ts,
+            bucket_at: r.ts.div_euclid(10 * US),
+            ..Default::default()
+        });
+        if r.ts - v.last > timeout {
+            let old = std::mem::replace(
+                v,
+                VictimState { first: r.ts, last: r.ts, bucket_at: r.ts.div_euclid(10 * US), ..Default::default() },
+            );
+            self.out.extend(ctx.victim_finding(victim, &old, true));
+        }
+        v.first = v.first.min(r.ts);
+        v.last = v.last.max(r.ts);
+        v.packets += 1;
+        v.bytes += r.len as u64;
+        v.traffic |= 1 << traffic as u16;
+        if r.proto == proto::TCP && v.ports.len() < 8 && !v.ports.contains(&r.sport) {
+            v.ports.push(r.sport);
+        }
+        v.attackers16.insert(r.dst >> 16);
+        // Packets per 10 s bucket over the last six buckets: the busiest 60 s window, sliding by
+        // 10 s, as Corsaro3 measures it.
+        let bucket = r.ts.div_euclid(10 * US);
+        if bucket > v.bucket_at {
+            let shift = (bucket - v.bucket_at).min(6) as usize;
+            v.buckets.rotate_left(shift);
+            for b in &mut v.buckets[6 - shift..] {
+                *b = 0;
+            }
+            v.bucket_at = bucket;
+        }
+        let back = (v.bucket_at - bucket) as usize;
+        if back < 6 {
+            v.buckets[5 - back] += 1;
+        }
+        v.max_60s = v.max_60s.max(v.buckets.iter().sum());
+    }
+
+    /// Close what has been quiet for its timeout by `wm`.
+    fn expire(&mut self, ctx: &Ctx, wm: i64) {
+        let scan_to = ctx.cfg.scan_timeout_s as i64 * US;
+        let expired: Vec<u64> = self.scans.iter().filter(|(_, s)| s.last + scan_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(s) = self.scans.remove(&k) {
+                self.out.extend(ctx.scan_finding(&self.sources, k, &s, true));
+            }
+        }
+        let dos_to = ctx.cfg.dos_timeout_s as i64 * US;
+        let expired: Vec<u32> = self.victims.iter().filter(|(_, v)| v.last + dos_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(v) = self.victims.remove(&k) {
+                self.out.extend(ctx.victim_finding(k, &v, true));
+            }
+        }
+        let src_to = ctx.cfg.source_timeout_s as i64 * US;
+        let expired: Vec<u32> = self.sources.iter().filter(|(_, s)| s.last + src_to < wm).map(|(k, _)| *k).collect();
+        for k in expired {
+            if let Some(s) = self.sources.remove(&k) {
+                self.out.extend(ctx.source_finding(k, &s, true));
+            }
+        }
+    }
+
+    /// Close everything (scan events first: their findings name the source's tool).
+    fn close_all(&mut self, ctx: &Ctx) {
+        for (k, s) in std::mem::take(&mut self.scans) {
+            self.out.extend(ctx.scan_finding(&self.sources, k, &s, true));
+        }
+        for (k, v) in std::mem::take(&mut self.victims) {
+            self.out.extend(ctx.victim_finding(k, &v, true));
+        }
+        for (k, s) in std::mem::take(&mut self.sources) {
+            self.out.extend(ctx.source_finding(k, &s, true));
+        }
+    }
+
+    /// What is still open, as findings (not closed).
+    fn ongoing(&mut self, ctx: &Ctx) {
+        for (k, s) in &self.scans {
+            self.out.extend(ctx.scan_finding(&self.sources, *k, s, false));
+        }
+        for (k, v) in &self.victims {
+            self.out.extend(ctx.victim_finding(*k, v, false));
+        }
+        for (k, s) in &self.sources {
+            self.out.extend(ctx.source_finding(*k, s, false));
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        fn map<K, V>(m: &Map<K, V>) -> usize {
+            m.capacity() * (size_of::<(K, V)>() + 1)
+        }
+        map(&self.scans)
+            + self.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
+            + map(&self.sources)
+            + self.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
+            + map(&self.victims)
+            + self.victims.values().map(|v| v.attackers16.heap_bytes() + v.ports.capacity() * 2).sum::<usize>()
+            + self.rows.capacity() * size_of::<Keyed>()
+    }
+}
+
+/// Run `f` on every shard, the shards split between the machine's cores.
+fn each_shard(shards: &mut [Shard], f: impl Fn(&mut Shard) + Sync) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, shards.len().max(1));
+    if threads == 1 {
+        shards.iter_mut().for_each(f);
+        return;
+    }
+    let per = shards.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut parts = shards.chunks_mut(per);
+        let mine = parts.next();
+        for part in parts {
+            let f = &f;
+            s.spawn(move || part.iter_mut().for_each(f));
+        }
+        if let Some(part) = mine {
+            part.iter_mut().for_each(&f);
+        }
+    });
+}
+
+impl Engine {
+    pub fn new(cfg: AnalysisConfig, state: State) -> Engine {
+        let research = Arc::new(ResearchIndex::new(&cfg.research));
+        // A sixteenth of the memory limit for buffered rows (twice: one chunk being applied, one
+        // being filled), at most 4 Mi rows (160 MiB).
+        let chunk_rows = ((cfg.memory_mb as usize) << 20) / 32 / size_of::<Keyed>();
+        Engine {
+            cfg: Arc::new(cfg),
+            research,
+            st: state,
+            range: (i64::MIN, i64::MAX),
+            out: Vec::new(),
+            touched_days: BTreeSet::new(),
+            sealed: Vec::new(),
+            cur: None,
+            dark: 0,
+            bufs: (0..SHARDS).map(|_| Vec::new()).collect(),
+            pending: 0,
+            away: None,
+            ports: HourPorts::default(),
+            chunk_rows: chunk_rows.clamp(1 << 12, 1 << 22),
+        }
+        .with_dark()
+    }
+
+    fn with_dark(mut self) -> Self {
+        self.dark = self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1));
+        self
+    }
+
+    /// Move the bin and the port-hours being filled into the state.
+    pub(crate) fn flush_bin(&mut self) {
+        if let Some((b, bin)) = self.cur.take() {
+            self.st.bins.entry(b).or_default().merge(&bin);
+        }
+        self.flush_ports();
+    }
+
+    fn flush_ports(&mut self) {
+        let hour = self.ports.hour;
+        for (p, port, ph) in self.ports.drain() {
+            let into = self.st.port_hours.entry(port_hour_key(hour, p, port)).or_default();
+            into.packets += ph.packets;
+            into.sources.merge(&ph.sources);
+        }
+    }
+
+    pub fn with_range(mut self, from: i64, to: i64) -> Self {
+        self.range = (from, to);
+        self
+    }
+
+    pub fn config(&self) -> &AnalysisConfig {
+        &self.cfg
+    }
+
+    /// The state: complete after [`Engine::finish`] (until then rows may still be buffered or
+    /// being applied).
+    pub fn state(&self) -> &State {
+        &self.st
+    }
+
+    /// Findings concluded so far (taken: each is returned once).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        self.apply(None, false, true);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Addresses the telescope listens on: configured, or the distinct destinations seen.
+    pub fn dark_size(&self) -> u64 {
+        self.dark
+    }
+
+    pub fn observe_row(&mut self, r: &Row) {
+        if r.ts < self.range.0 || r.ts >= self.range.1 {
+            return;
+        }
+        self.st.rows += 1;
+        let day = r.ts.div_euclid(DAY_US);
+        if self.st.sealed_before_day.is_some_and(|d| day < d) {
+            // Its day's statistics are no longer in state; the row still feeds the detectors.
+            self.st.late_rows += 1;
+        } else {
+            let research = r.src.is_some_and(|s| self.research.lookup(s).is_some());
+            let b = r.ts.div_euclid(BIN_US);
+            if self.cur.as_ref().is_none_or(|(cb, _)| *cb != b) {
+                self.flush_bin();
+                self.cur = Some((b, Bin::default()));
+                // Every row of a bin is of the bin's day.
+                self.touched_days.insert(day);
+            }
+            let Some((_, bin)) = self.cur.as_mut() else { return };
+            bin.packets += 1;
+            bin.bytes += r.len as u64;
+            match r.proto {
+                Some(proto::TCP) => bin.tcp += 1,
+                Some(proto::UDP) => bin.udp += 1,
+                Some(proto::ICMP | proto::ICMPV6) => bin.icmp += 1,
+                _ => bin.other += 1,
+            }
+            if r.tags & tags::BACKSCATTER != 0 {
+                bin.backscatter += 1;
+            }
+            if research {
+                bin.research += 1;
+            }
+            if let Some(s) = r.src {
+                bin.sources.insert(s);
+            }
+        }
+        self.st.max_ts = self.st.max_ts.max(r.ts);
+        let (Some(src), Some(dst), true) = (r.src, r.dst, r.v4) else { return };
+        self.st.dsts.insert(dst);
+        let p = r.proto.unwrap_or(255);
+        let traffic = Traffic::classify(p, r.flags, r.icmp_type);
+        let (key, flags) = if r.tags & tags::BACKSCATTER != 0 {
+            // CAIDA Corsaro3 dos: for ICMP errors quoting the flood's packet the victim is the
+            // quoted destination; otherwise the packet's source.
+            let victim = match (traffic, r.inner_dst) {
+                (Traffic::IcmpUnreachable | Traffic::IcmpTimeExceeded | Traffic::IcmpOther, Some(inner)) => inner,
+                _ => src,
+            };
+            (victim, K_BACKSCATTER)
+        } else {
+            if r.tags & tags::SPOOF_SUSPECT != 0 {
+                return;
+            }
+            // Port popularity for surges: probes only (SYN, UDP).
+            if matches!(traffic, Traffic::TcpSyn | Traffic::Udp) {
+                let hour = r.ts.div_euclid(HOUR_US);
+                if self.ports.hour != hour {
+                    self.flush_ports();
+                    self.ports.hour = hour;
+                }
+                self.ports.observe(p, r.dport, src);
+            }
+            if self.st.first_hour.is_none() {
+                self.st.first_hour = Some(r.ts.div_euclid(HOUR_US));
+            }
+            (src, 0)
+        };
+        self.bufs[shard_of(key)].push(Keyed {
+            ts: r.ts,
+            key,
+            dst,
+            seq: r.seq,
+            len: r.len,
+            dport: r.dport,
+            sport: r.sport,
+            window: r.window,
+            fp: r.fp,
+            ttl: r.ttl,
+            traffic: traffic as u8,
+            proto: p,
+            flags: flags | if r.wscale { K_WSCALE } else { 0 },
+        });
+        self.pending += 1;
+        if self.pending >= self.chunk_rows {
+            self.apply(None, false, false);
+        }
+    }
+
+    /// Wait for the shards to come back from applying rows; collect their findings.
+    fn sync(&mut self) {
+        if let Some(h) = self.away.take() {
+            // A panic while applying rows is a bug: raise it here, as if it happened here.
+            self.st.shards.0 = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for sh in &mut self.st.shards.0 {
+                self.out.append(&mut sh.out);
+            }
+        }
+    }
+
+    /// Hand the buffered rows to their shards, which apply them on all cores; then, with
+    /// `expire_at`, close what went quiet before it (with the dark-block size refreshed in
+    /// between, as the rows before a watermark are measured against the size known before it),
+    /// or with `close`, everything. Without `wait` this runs while the caller goes on (the next
+    /// call waits for it). The state's size is checked each time the shards are back.
+    fn apply(&mut self, expire_at: Option<i64>, close: bool, wait: bool) {
+        self.sync();
+        self.bound_memory();
+        let pending = std::mem::take(&mut self.pending);
+        if pending > 0 || expire_at.is_some() || close {
+            let dark = self.dark;
+            let after_dark = if self.cfg.dark.is_empty() { self.st.dsts.count().max(1) } else { self.dark };
+            let (cfg, research) = (Arc::clone(&self.cfg), Arc::clone(&self.research));
+            let mut shards = std::mem::take(&mut self.st.shards.0);
+            for (sh, buf) in shards.iter_mut().zip(&mut self.bufs) {
+                // The shard's buffer is empty (with its capacity): the two swap.
+                std::mem::swap(&mut sh.rows, buf);
+            }
+            let run = move || {
+                let before = Ctx { cfg: &cfg, research: &research, dark };
+                let after = Ctx { dark: after_dark, ..before };
+                each_shard(&mut shards, |sh| {
+                    if !sh.rows.is_empty() {
+                        sh.apply(&before);
+                    }
+                    if let Some(wm) = expire_at {
+                        sh.expire(&after, wm);
+                    }
+                    if close {
+                        sh.close_all(&after);
+                    }
+                });
+                shards
+            };
+            // As with scoped threads, failing to start a thread panics.
+            self.away = Some(std::thread::spawn(run));
+        }
+        if wait {
+            self.sync();
+        }
+    }
 
     /// Approximate bytes of state: map entries (with hash-table overhead) and their heap.
     pub fn state_bytes(&self) -> usize {
@@ -677,24 +1124,28 @@ impl Engine {
             m.capacity() * (size_of::<(K, V)>() + 1)
         }
         let st = &self.st;
-        map(&st.scans)
-            + st.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
-            + map(&st.sources)
-            + st.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
-            + map(&st.victims)
-            + st.victims.values().map(|v| v.attackers16.heap_bytes() + v.ports.capacity() * 2).sum::<usize>()
+        st.shards.0.iter().map(Shard::heap_bytes).sum::<usize>()
             + map(&st.port_hours)
             + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
             + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
     }
 
     /// Past the memory limit, close the least recently active scan events and sources (their
-    /// findings are kept) until the state is back under 80% of it.
+    /// findings are kept) until the state is back under 80% of it. Called with the shards here.
     fn bound_memory(&mut self) {
         let limit = (self.cfg.memory_mb as usize) << 20;
         // The exact figure walks every entry: only when the table sizes alone say it may matter.
-        let rough = self.st.scans.capacity() * size_of::<(u64, ScanState)>()
-            + self.st.sources.capacity() * size_of::<(u32, SourceState)>();
+        let rough: usize = self
+            .st
+            .shards
+            .0
+            .iter()
+            .map(|sh| {
+                sh.scans.capacity() * size_of::<(u64, ScanState)>()
+                    + sh.sources.capacity() * size_of::<(u32, SourceState)>()
+                    + sh.rows.capacity() * size_of::<Keyed>()
+            })
+            .sum();
         if rough < limit / 2 {
             return;
         }
@@ -702,13 +1153,18 @@ impl Engine {
         if used <= limit {
             return;
         }
-        let per_scan = used / (self.st.scans.len() + self.st.sources.len()).max(1);
+        let shards = &mut self.st.shards.0;
+        let entries: usize = shards.iter().map(|sh| sh.scans.len() + sh.sources.len()).sum();
+        let per_scan = used / entries.max(1);
         let mut excess = (used - limit * 4 / 5) / per_scan.max(1) + 1;
         // (last seen, is source, key)
-        let mut idle: Vec<(i64, bool, u64)> = self.st.scans.iter().map(|(k, s)| (s.last, false, *k)).collect();
-        idle.extend(self.st.sources.iter().map(|(k, s)| (s.last, true, *k as u64)));
+        let mut idle: Vec<(i64, bool, u64)> = Vec::with_capacity(entries);
+        for sh in shards.iter() {
+            idle.extend(sh.scans.iter().map(|(k, s)| (s.last, false, *k)));
+            idle.extend(sh.sources.iter().map(|(k, s)| (s.last, true, *k as u64)));
+        }
         idle.sort_unstable();
-        let mut out = Vec::new();
+        let ctx = Ctx { cfg: &self.cfg, research: &self.research, dark: self.dark };
         for (_, is_source, k) in idle {
             if excess == 0 {
                 break;
@@ -716,57 +1172,42 @@ impl Engine {
             excess -= 1;
             self.st.evicted += 1;
             if is_source {
-                if let Some(s) = self.st.sources.remove(&(k as u32)) {
-                    out.extend(self.source_finding(k as u32, &s, true));
+                let sh = &mut shards[shard_of(k as u32)];
+                if let Some(s) = sh.sources.remove(&(k as u32)) {
+                    self.out.extend(ctx.source_finding(k as u32, &s, true));
                 }
-            } else if let Some(s) = self.st.scans.remove(&k) {
-                out.extend(self.scan_finding(k, &s, true));
+            } else {
+                let sh = &mut shards[shard_of(k.addr())];
+                if let Some(s) = sh.scans.remove(&k) {
+                    self.out.extend(ctx.scan_finding(&sh.sources, k, &s, true));
+                }
             }
         }
-        self.st.scans.shrink_to_fit();
-        self.st.sources.shrink_to_fit();
+        for sh in shards.iter_mut() {
+            sh.scans.shrink_to_fit();
+            sh.sources.shrink_to_fit();
+            sh.rows = Vec::new();
+        }
         tracing::info!(
             used_mb = used >> 20,
             limit_mb = limit >> 20,
             "analysis state over its memory limit: closed the least recently active events and sources early"
         );
-        self.out.extend(out);
     }
 
     /// No row older than `wm` will follow: close what has gone quiet, judge finished hours.
     pub fn advance(&mut self, wm: i64) {
         self.flush_bin();
+        let expire = wm > self.st.watermark;
+        // The shards close what went quiet while this thread goes on (surges, statistics).
+        self.apply(expire.then_some(wm), false, false);
         if self.cfg.dark.is_empty() {
             self.dark = self.st.dsts.count().max(1);
         }
-        if wm <= self.st.watermark {
+        if !expire {
             return;
         }
         self.st.watermark = wm;
-        let scan_to = self.cfg.scan_timeout_s as i64 * US;
-        let mut out = Vec::new();
-        let expired: Vec<u64> = self.st.scans.iter().filter(|(_, s)| s.last + scan_to < wm).map(|(k, _)| *k).collect();
-        for k in expired {
-            if let Some(s) = self.st.scans.remove(&k) {
-                out.extend(self.scan_finding(k, &s, true));
-            }
-        }
-        let dos_to = self.cfg.dos_timeout_s as i64 * US;
-        let expired: Vec<u32> = self.st.victims.iter().filter(|(_, v)| v.last + dos_to < wm).map(|(k, _)| *k).collect();
-        for k in expired {
-            if let Some(v) = self.st.victims.remove(&k) {
-                out.extend(self.victim_finding(k, &v, true));
-            }
-        }
-        let src_to = self.cfg.source_timeout_s as i64 * US;
-        let expired: Vec<u32> = self.st.sources.iter().filter(|(_, s)| s.last + src_to < wm).map(|(k, _)| *k).collect();
-        for k in expired {
-            if let Some(s) = self.st.sources.remove(&k) {
-                out.extend(self.source_finding(k, &s, true));
-            }
-        }
-        self.out.extend(out);
-        self.bound_memory();
         self.judge_until(wm.div_euclid(HOUR_US));
         self.seal_old_days(wm.div_euclid(DAY_US) - 1);
     }
@@ -923,52 +1364,35 @@ impl Engine {
     /// a batch range); otherwise open items stay in state and are returned as `ongoing`.
     pub fn finish(&mut self, flush: bool) -> Vec<Finding> {
         self.flush_bin();
+        // The rows still buffered, then (with the final dark-block size) everything or nothing.
+        self.apply(None, flush, true);
         if self.cfg.dark.is_empty() {
             self.dark = self.st.dsts.count().max(1);
         }
         if flush {
             let end = self.st.max_ts + 1;
-            let scans: Vec<(u64, ScanState)> = self.st.scans.drain().collect();
-            let victims: Vec<(u32, VictimState)> = self.st.victims.drain().collect();
-            for (k, s) in &scans {
-                let f = self.scan_finding(*k, s, true);
-                self.out.extend(f);
-            }
-            for (k, v) in &victims {
-                let f = self.victim_finding(*k, v, true);
-                self.out.extend(f);
-            }
             // Judge the last (possibly partial) hour too: the data is complete.
             self.judge_until(end.div_euclid(HOUR_US) + 1);
-            let sources: Vec<(u32, SourceState)> = self.st.sources.drain().collect();
-            for (k, s) in &sources {
-                let f = self.source_finding(*k, s, true);
-                self.out.extend(f);
-            }
             return Vec::new();
         }
-        let mut ongoing = Vec::new();
-        for (k, s) in &self.st.scans {
-            ongoing.extend(self.scan_finding(*k, s, false));
-        }
-        for (k, v) in &self.st.victims {
-            ongoing.extend(self.victim_finding(*k, v, false));
-        }
-        for (k, s) in &self.st.sources {
-            ongoing.extend(self.source_finding(*k, s, false));
+        let ctx = Ctx { cfg: &self.cfg, research: &self.research, dark: self.dark };
+        each_shard(&mut self.st.shards.0, |sh| sh.ongoing(&ctx));
+        let mut ongoing: Vec<Finding> = Vec::new();
+        for sh in &mut self.st.shards.0 {
+            ongoing.append(&mut sh.out);
         }
         ongoing.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         ongoing
     }
 }
 
-fn update_scan(ev: &mut ScanState, r: &Row, dst: u32) {
+fn update_scan(ev: &mut ScanState, r: &Keyed) {
     ev.first = ev.first.min(r.ts);
     ev.last = ev.last.max(r.ts);
     ev.packets += 1;
     ev.bytes += r.len as u64;
-    ev.dsts.insert(dst);
-    ev.nets.insert(dst >> 8);
+    ev.dsts.insert(r.dst);
+    ev.nets.insert(r.dst >> 8);
 }
 
 /// How unusual `x` unique sources are against a baseline median and MAD. Counts of sources are
@@ -1030,6 +1454,53 @@ mod tests {
         assert!(surge_z(4_000.0, 2_000.0, 150.0) >= 5.0);
         // Diurnal swing of a busy port (+35%) against a wide MAD is not.
         assert!(surge_z(2_700.0, 2_000.0, 300.0) < 5.0);
+    }
+
+    /// The shards are written as the three maps they split (the layout of state files from
+    /// before the split), and read back from that layout into the right shards.
+    #[test]
+    fn shards_keep_the_state_file_layout() {
+        let mut sh = Shards::default();
+        let mut flat: (HashMap<u64, u64>, HashMap<u32, u64>, HashMap<u32, u64>) = Default::default();
+        for i in 0..5_000u32 {
+            let src = i.wrapping_mul(2_654_435_761);
+            let key = scan_key(src, (i % 7) as u16, Traffic::TcpSyn);
+            let first = i as i64 * 1_000;
+            sh.0[shard_of(src)].scans.insert(key, ScanState { first, ..Default::default() });
+            flat.0.insert(key, first as u64);
+            if i % 3 == 0 {
+                sh.0[shard_of(src)].sources.insert(src, SourceState::new(first));
+                flat.1.insert(src, first as u64);
+            }
+            if i % 5 == 0 {
+                sh.0[shard_of(!src)].victims.insert(!src, VictimState { first, ..Default::default() });
+                flat.2.insert(!src, first as u64);
+            }
+        }
+        let bytes = postcard::to_allocvec(&sh).unwrap();
+        // Read as three plain maps: the same entries.
+        let (scans, sources, victims): (HashMap<u64, ScanState>, HashMap<u32, SourceState>, HashMap<u32, VictimState>) =
+            postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(scans.iter().map(|(k, s)| (*k, s.first as u64)).collect::<HashMap<_, _>>(), flat.0);
+        assert_eq!(sources.iter().map(|(k, s)| (*k, s.first as u64)).collect::<HashMap<_, _>>(), flat.1);
+        assert_eq!(victims.iter().map(|(k, v)| (*k, v.first as u64)).collect::<HashMap<_, _>>(), flat.2);
+        // Three plain maps read as shards: every entry in its key's shard.
+        let old = postcard::to_allocvec(&(&scans, &sources, &victims)).unwrap();
+        let back: Shards = postcard::from_bytes(&old).unwrap();
+        assert_eq!(back.0.len(), SHARDS);
+        let mut n = 0;
+        for (i, s) in back.0.iter().enumerate() {
+            assert!(s.scans.keys().all(|k| shard_of(k.addr()) == i));
+            assert!(s.sources.keys().all(|k| shard_of(*k) == i));
+            assert!(s.victims.keys().all(|k| shard_of(*k) == i));
+            for (k, v) in &s.scans {
+                assert_eq!(flat.0.get(k), Some(&(v.first as u64)));
+                n += 1;
+            }
+            n += s.sources.len() + s.victims.len();
+        }
+        assert_eq!(n, flat.0.len() + flat.1.len() + flat.2.len());
+        assert!(back.0.iter().filter(|s| !s.scans.is_empty()).count() > SHARDS / 2, "keys spread over the shards");
     }
 
     #[test]

@@ -65,12 +65,16 @@ pub fn parse(text: &str) -> Result<Vec<ResearchOrg>, String> {
     Ok(orgs)
 }
 
-/// Longest-prefix lookup over a small list (research lists have tens of prefixes).
+/// Longest-prefix lookup over a small list (research lists have tens of prefixes). The analysis
+/// looks up every packet's source, nearly all outside the list: a bit per /16 holding any listed
+/// address answers those with one load.
 #[derive(Debug, Clone, Default)]
 pub struct ResearchIndex {
     /// (prefix, org index), longest prefixes first.
     nets: Vec<(Ipv4Net, u16)>,
     names: Vec<String>,
+    /// Bit `a >> 16` set when /16 `a` overlaps a listed prefix (empty when the list is).
+    sixteens: Vec<u64>,
 }
 
 impl ResearchIndex {
@@ -78,10 +82,23 @@ impl ResearchIndex {
         let mut nets: Vec<(Ipv4Net, u16)> =
             orgs.iter().enumerate().flat_map(|(i, o)| o.prefixes.iter().map(move |p| (*p, i as u16))).collect();
         nets.sort_by_key(|(n, _)| std::cmp::Reverse(n.len));
-        ResearchIndex { nets, names: orgs.iter().map(|o| o.name.clone()).collect() }
+        let mut sixteens = if nets.is_empty() { Vec::new() } else { vec![0u64; 1 << 10] };
+        for (n, _) in &nets {
+            let first = n.addr >> 16;
+            let last = (n.addr | !n.mask()) >> 16;
+            for s in first..=last {
+                sixteens[(s >> 6) as usize] |= 1 << (s & 63);
+            }
+        }
+        ResearchIndex { nets, names: orgs.iter().map(|o| o.name.clone()).collect(), sixteens }
     }
 
+    #[inline]
     pub fn lookup(&self, ip: u32) -> Option<&str> {
+        let s = ip >> 16;
+        if self.sixteens.get((s >> 6) as usize).is_none_or(|w| w & (1 << (s & 63)) == 0) {
+            return None;
+        }
         self.nets.iter().find(|(n, _)| n.contains(ip)).map(|(_, i)| self.names[*i as usize].as_str())
     }
 
@@ -99,6 +116,14 @@ mod tests {
         let idx = ResearchIndex::new(&default_list());
         assert_eq!(idx.lookup(u32::from(std::net::Ipv4Addr::new(162, 142, 125, 7))), Some("Censys"));
         assert_eq!(idx.lookup(u32::from(std::net::Ipv4Addr::new(8, 8, 8, 8))), None);
+        // Same /16 as a listed /24, outside it.
+        assert_eq!(idx.lookup(u32::from(std::net::Ipv4Addr::new(162, 142, 124, 7))), None);
+        // Prefixes shorter than /16 mark every /16 they cover.
+        let wide = ResearchIndex::new(&parse("10.0.0.0/8 Ten\n0.0.0.0/0 All\n").unwrap());
+        assert_eq!(wide.lookup(u32::from(std::net::Ipv4Addr::new(10, 255, 1, 1))), Some("Ten"));
+        assert_eq!(wide.lookup(u32::from(std::net::Ipv4Addr::new(11, 0, 0, 1))), Some("All"));
+        assert_eq!(wide.lookup(u32::MAX), Some("All"));
+        assert_eq!(ResearchIndex::new(&[]).lookup(1), None);
     }
 
     #[test]

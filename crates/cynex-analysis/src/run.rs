@@ -139,6 +139,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     let mut files = files;
     files.sort_by(|a, b| (a.min_ts, &a.path).cmp(&(b.min_ts, &b.path)));
 
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), files = files.len(), "analysis state loaded");
     let mut report = AnalyzeReport { files: files.len(), ..Default::default() };
     let (rows_before, late_before, evicted_before) = (engine.state().rows, engine.st.late_rows, engine.st.evicted);
     {
@@ -150,7 +151,9 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         Mode::Batch { .. } => true,
         Mode::Incremental { flush, .. } => flush,
     };
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "packets read");
     let mut ongoing = engine.finish(flush);
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "engine finished");
     let mut findings = engine.take_findings();
     geo.enrich(&mut findings);
     geo.enrich(&mut ongoing);
@@ -172,6 +175,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     let campaigns = crate::campaigns::detect(prior.iter().chain(&findings).chain(&ongoing), &opts.campaigns);
     report.campaigns = campaigns.len() as u64;
 
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "campaigns detected");
     // Outputs: findings, ongoing, and the statistics of every day touched by this run.
     let mut tx = lake.begin(&opts.scope, opts.writer.clone())?;
     write_findings(&mut tx, Table::Findings, &findings)?;
@@ -210,6 +214,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
             .map(|f| f.path.clone())
             .collect(),
     };
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "outputs written");
     let sources = match opts.mode {
         Mode::Incremental { .. } => {
             let rel = save_state(lake.root(), &opts.scope, engine.config(), engine.state())?;
@@ -229,6 +234,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         }
         Mode::Batch { .. } => Vec::new(),
     };
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "analysis state saved");
     let info = tx.commit_replacing("analyze", remove, sources)?;
     report.commit = info.seq;
     if let Some(old) = prev_state {
@@ -346,7 +352,8 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
         let mut cur: Vec<Option<(crate::engine::Cursor, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
         let mut next_advance = group[0].min_ts + ADVANCE_EVERY_US;
         loop {
-            // The stream whose next row is earliest (few streams: a linear scan).
+            // The stream whose next row is earliest, ties to the lowest index (few streams: a
+            // linear scan).
             let mut best: Option<(usize, i64)> = None;
             for (k, c) in cur.iter().enumerate() {
                 if let Some((c, i)) = c {
@@ -356,16 +363,33 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                     }
                 }
             }
-            let Some((k, t)) = best else { break };
-            if t >= next_advance {
-                engine.advance(t);
-                next_advance = t + ADVANCE_EVERY_US;
+            let Some((k, _)) = best else { break };
+            // The earliest row of the other streams bounds the run taken from this one: rows
+            // before it (or at its time, when this stream comes first) go in this order anyway.
+            let mut other: Option<(usize, i64)> = None;
+            for (j, c) in cur.iter().enumerate() {
+                if let (true, Some((c, i))) = (j != k, c) {
+                    let t = c.ts(*i);
+                    if other.is_none_or(|(_, ot)| t < ot) {
+                        other = Some((j, t));
+                    }
+                }
             }
-            let Some((c, i)) = cur[k].as_mut() else { break };
-            engine.observe_row(&c.row(*i));
-            *i += 1;
-            if *i == c.len() {
-                cur[k] = next(k)?;
+            let takes = |t: i64| other.is_none_or(|(j, ot)| t < ot || (t == ot && k < j));
+            while let Some((c, i)) = cur[k].as_mut() {
+                let t = c.ts(*i);
+                if !takes(t) {
+                    break;
+                }
+                if t >= next_advance {
+                    engine.advance(t);
+                    next_advance = t + ADVANCE_EVERY_US;
+                }
+                engine.observe_row(&c.row(*i));
+                *i += 1;
+                if *i == c.len() {
+                    cur[k] = next(k)?;
+                }
             }
         }
         Ok(())
@@ -401,13 +425,34 @@ fn save_state(root: &Path, scope: &str, cfg: &AnalysisConfig, st: &State) -> Res
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Io { context: format!("creating {}", dir.display()), source: e })?;
     let cfg_json = serde_json::to_string(cfg).map_err(|e| state_err(&rel, e))?;
+    let t0 = Instant::now();
     let body = postcard::to_allocvec(&(cfg_json, st)).map_err(|e| state_err(&rel, e))?;
-    let packed = zstd::encode_all(&body[..], 3).map_err(|e| state_err(&rel, e))?;
+    let serialised = t0.elapsed().as_secs_f64();
+    let frames = compress_frames(&body, STATE_ZSTD_LEVEL).map_err(|e| state_err(&rel, e))?;
+    tracing::debug!(bytes = body.len(), serialised, compressed = t0.elapsed().as_secs_f64(), "analysis state packed");
     let mut f =
         File::create(&path).map_err(|e| Error::Io { context: format!("creating {}", path.display()), source: e })?;
-    f.write_all(&packed).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
+    for frame in &frames {
+        f.write_all(frame).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
+    }
     f.sync_all().map_err(|e| Error::Io { context: format!("fsync {}", path.display()), source: e })?;
     Ok(rel)
+}
+
+/// zstd level of the state file: it is rewritten by every run, so speed counts more than size.
+const STATE_ZSTD_LEVEL: i32 = 1;
+
+/// `body` compressed as consecutive zstd frames, one per core, compressed at the same time (a
+/// zstd reader reads concatenated frames as one stream).
+fn compress_frames(body: &[u8], level: i32) -> std::io::Result<Vec<Vec<u8>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = body.len().div_ceil(threads).max(1 << 20);
+    std::thread::scope(|s| {
+        let jobs: Vec<_> = body.chunks(per).map(|c| s.spawn(move || zstd::bulk::compress(c, level))).collect();
+        jobs.into_iter()
+            .map(|j| j.join().unwrap_or_else(|_| Err(std::io::Error::other("a compression thread panicked"))))
+            .collect()
+    })
 }
 
 /// Load a saved state and the settings it was built with. Settings given now must equal those:
@@ -451,4 +496,20 @@ pub fn load_findings(lake: &Lake, scope: &str, table: Table) -> Result<Vec<Findi
     }
     out.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_frames_read_back_as_one_stream() {
+        // 3 MiB of varied bytes: more than one frame on two or more cores.
+        let body: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 17).collect();
+        let frames = compress_frames(&body, STATE_ZSTD_LEVEL).unwrap();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(frames.len(), threads.min(3));
+        let packed: Vec<u8> = frames.concat();
+        assert_eq!(zstd::decode_all(&packed[..]).unwrap(), body);
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::distinct::Distinct;
-use crate::engine::Row;
+use crate::engine::Keyed;
 
 /// Index of the weak ZMap 4.1 profile in [`SourceState::bits`].
 pub const ZMAP41_WEAK: usize = 3;
@@ -70,7 +70,8 @@ impl SourceState {
         SourceState { first: ts, last: ts, ..Default::default() }
     }
 
-    pub(crate) fn observe(&mut self, r: &Row, dst: u32, syn: bool) {
+    pub(crate) fn observe(&mut self, r: &Keyed, syn: bool) {
+        let dst = r.dst;
         self.first = self.first.min(r.ts);
         self.last = self.last.max(r.ts);
         self.packets += 1;
@@ -89,7 +90,7 @@ impl SourceState {
         self.bits[1] += (r.fp & fp::MASSCAN != 0) as u32;
         let mirai = r.fp & fp::MIRAI != 0;
         self.bits[2] += mirai as u32;
-        if !zmap && r.window == 65_535 && r.ttl >= 200 && r.wscale {
+        if !zmap && r.window == 65_535 && r.ttl >= 200 && r.wscale() {
             self.bits[ZMAP41_WEAK] += 1;
         }
         if r.fp & fp::NMAP_SYN != 0 {
