@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
 use cynex_lake::{FileEntry, Lake, SourceProgress, WriterOptions};
@@ -22,7 +22,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
 
-use crate::engine::{Engine, State, COLUMNS};
+use crate::engine::{Cursor, Engine, Row, State, COLUMNS};
 use crate::finding::{findings_batch, Finding};
 use crate::stats::{port_stats_batch, stats_batch};
 use crate::{AnalysisConfig, Error, Result};
@@ -293,7 +293,8 @@ fn new_files(lake: &Lake, seq: u64, live: &BTreeMap<String, FileEntry>) -> Resul
 }
 
 enum Msg {
-    Batch(RecordBatch),
+    /// A batch's rows, taken out of their columns on the reading thread.
+    Rows(Vec<Row>),
     Err(String),
 }
 
@@ -329,19 +330,25 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
             rxs.push(rx);
             let path = root.join(&f.path);
             s.spawn(move || {
-                if let Err(e) = read_one(&path, &mut |b| tx.send(Msg::Batch(b)).is_ok()) {
+                let mut send = |b: RecordBatch| match Cursor::new(&b) {
+                    Ok(c) => tx.send(Msg::Rows((0..c.len()).map(|i| c.row(i)).collect())).is_ok(),
+                    Err(e) => {
+                        let _ = tx.send(Msg::Err(e));
+                        false
+                    }
+                };
+                if let Err(e) = read_one(&path, &mut send) {
                     let _ = tx.send(Msg::Err(e));
                 }
             });
         }
         // Per stream: its current batch and position.
-        let next = |k: usize| -> Result<Option<(crate::engine::Cursor, usize)>> {
+        let next = |k: usize| -> Result<Option<(Vec<Row>, usize)>> {
             loop {
                 match rxs[k].recv() {
-                    Ok(Msg::Batch(b)) => {
-                        let c = crate::engine::Cursor::new(&b).map_err(|e| read_err(&group[k], e))?;
-                        if !c.is_empty() {
-                            return Ok(Some((c, 0)));
+                    Ok(Msg::Rows(rows)) => {
+                        if !rows.is_empty() {
+                            return Ok(Some((rows, 0)));
                         }
                     }
                     Ok(Msg::Err(e)) => return Err(read_err(&group[k], e)),
@@ -349,7 +356,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                 }
             }
         };
-        let mut cur: Vec<Option<(crate::engine::Cursor, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
+        let mut cur: Vec<Option<(Vec<Row>, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
         let mut next_advance = group[0].min_ts + ADVANCE_EVERY_US;
         loop {
             // The stream whose next row is earliest, ties to the lowest index (few streams: a
@@ -357,7 +364,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
             let mut best: Option<(usize, i64)> = None;
             for (k, c) in cur.iter().enumerate() {
                 if let Some((c, i)) = c {
-                    let t = c.ts(*i);
+                    let t = c[*i].ts;
                     if best.is_none_or(|(_, bt)| t < bt) {
                         best = Some((k, t));
                     }
@@ -369,7 +376,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
             let mut other: Option<(usize, i64)> = None;
             for (j, c) in cur.iter().enumerate() {
                 if let (true, Some((c, i))) = (j != k, c) {
-                    let t = c.ts(*i);
+                    let t = c[*i].ts;
                     if other.is_none_or(|(_, ot)| t < ot) {
                         other = Some((j, t));
                     }
@@ -377,7 +384,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
             }
             let takes = |t: i64| other.is_none_or(|(j, ot)| t < ot || (t == ot && k < j));
             while let Some((c, i)) = cur[k].as_mut() {
-                let t = c.ts(*i);
+                let t = c[*i].ts;
                 if !takes(t) {
                     break;
                 }
@@ -385,7 +392,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                     engine.advance(t);
                     next_advance = t + ADVANCE_EVERY_US;
                 }
-                engine.observe_row(&c.row(*i));
+                engine.observe_row(&c[*i]);
                 *i += 1;
                 if *i == c.len() {
                     cur[k] = next(k)?;
@@ -426,33 +433,76 @@ fn save_state(root: &Path, scope: &str, cfg: &AnalysisConfig, st: &State) -> Res
         .map_err(|e| Error::Io { context: format!("creating {}", dir.display()), source: e })?;
     let cfg_json = serde_json::to_string(cfg).map_err(|e| state_err(&rel, e))?;
     let t0 = Instant::now();
-    let body = postcard::to_allocvec(&(cfg_json, st)).map_err(|e| state_err(&rel, e))?;
-    let serialised = t0.elapsed().as_secs_f64();
-    let frames = compress_frames(&body, STATE_ZSTD_LEVEL).map_err(|e| state_err(&rel, e))?;
-    tracing::debug!(bytes = body.len(), serialised, compressed = t0.elapsed().as_secs_f64(), "analysis state packed");
-    let mut f =
+    let f =
         File::create(&path).map_err(|e| Error::Io { context: format!("creating {}", path.display()), source: e })?;
-    for frame in &frames {
-        f.write_all(frame).map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
-    }
-    f.sync_all().map_err(|e| Error::Io { context: format!("fsync {}", path.display()), source: e })?;
+    // Serialised here in chunks, compressed and written by another thread meanwhile.
+    let (tx, rx) = sync_channel::<Vec<u8>>(2);
+    let written = std::thread::scope(|s| {
+        let packer = s.spawn(move || -> std::io::Result<u64> {
+            let mut z = zstd::Encoder::new(f, STATE_ZSTD_LEVEL)?;
+            let mut n = 0;
+            for chunk in rx {
+                z.write_all(&chunk)?;
+                n += chunk.len() as u64;
+            }
+            z.finish()?.sync_all()?;
+            Ok(n)
+        });
+        let serialised = postcard::to_extend(&(cfg_json, st), Chunks::new(tx));
+        // Dropping the sender (with the last chunk sent) ends the packer's input.
+        let sent = serialised.map_err(|e| state_err(&rel, e)).and_then(|c| c.finish().map_err(|e| state_err(&rel, e)));
+        let packed = packer.join().unwrap_or_else(|_| Err(std::io::Error::other("the state writer panicked")));
+        let n = packed.map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
+        sent.map(|()| n)
+    })?;
+    tracing::debug!(bytes = written, seconds = t0.elapsed().as_secs_f64(), "analysis state written");
     Ok(rel)
 }
 
 /// zstd level of the state file: it is rewritten by every run, so speed counts more than size.
 const STATE_ZSTD_LEVEL: i32 = 1;
 
-/// `body` compressed as consecutive zstd frames, one per core, compressed at the same time (a
-/// zstd reader reads concatenated frames as one stream).
-fn compress_frames(body: &[u8], level: i32) -> std::io::Result<Vec<Vec<u8>>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = body.len().div_ceil(threads).max(1 << 20);
-    std::thread::scope(|s| {
-        let jobs: Vec<_> = body.chunks(per).map(|c| s.spawn(move || zstd::bulk::compress(c, level))).collect();
-        jobs.into_iter()
-            .map(|j| j.join().unwrap_or_else(|_| Err(std::io::Error::other("a compression thread panicked"))))
-            .collect()
-    })
+/// Bytes of serialised state handed over at a time.
+const STATE_CHUNK: usize = 4 << 20;
+
+/// Collects serialised bytes (postcard's `Extend` output) and hands them on in chunks.
+struct Chunks {
+    buf: Vec<u8>,
+    tx: SyncSender<Vec<u8>>,
+    /// The receiver is gone (the writer failed; its error is the one reported).
+    stopped: bool,
+}
+
+impl Chunks {
+    fn new(tx: SyncSender<Vec<u8>>) -> Self {
+        Chunks { buf: Vec::with_capacity(STATE_CHUNK), tx, stopped: false }
+    }
+
+    fn ship(&mut self) {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(STATE_CHUNK));
+        if !self.stopped && self.tx.send(full).is_err() {
+            self.stopped = true;
+        }
+    }
+
+    /// Send what is left; an error if not everything could be handed over.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.ship();
+        if self.stopped {
+            return Err(std::io::Error::other("the state writer stopped"));
+        }
+        Ok(())
+    }
+}
+
+impl Extend<u8> for Chunks {
+    #[inline]
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.buf.extend(bytes);
+        if self.buf.len() >= STATE_CHUNK {
+            self.ship();
+        }
+    }
 }
 
 /// Load a saved state and the settings it was built with. Settings given now must equal those:
@@ -503,13 +553,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn state_frames_read_back_as_one_stream() {
-        // 3 MiB of varied bytes: more than one frame on two or more cores.
-        let body: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 % 17).collect();
-        let frames = compress_frames(&body, STATE_ZSTD_LEVEL).unwrap();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(frames.len(), threads.min(3));
-        let packed: Vec<u8> = frames.concat();
-        assert_eq!(zstd::decode_all(&packed[..]).unwrap(), body);
+    fn state_file_holds_the_state_serialised_whole() {
+        // A state big enough to be handed over in several chunks.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = AnalysisConfig::default();
+        let mut engine = Engine::new(cfg.clone(), State::default());
+        for i in 0..200_000u32 {
+            engine.observe_row(&Row {
+                ts: 1_700_000_000_000_000 + i as i64 * 1_000,
+                v4: true,
+                src: Some(i.wrapping_mul(2_654_435_761)),
+                dst: Some(0xC612_0000 | (i & 0xfff)),
+                proto: Some(cynex_model::packet::proto::TCP),
+                dport: (i % 1_000) as u16,
+                flags: cynex_model::packet::tcp_flags::SYN,
+                len: 60,
+                ..Default::default()
+            });
+        }
+        engine.finish(false);
+        let whole = postcard::to_allocvec(&(serde_json::to_string(&cfg).unwrap(), engine.state())).unwrap();
+        assert!(whole.len() > 2 * STATE_CHUNK, "{} bytes", whole.len());
+        let rel = save_state(dir.path(), "t", &cfg, engine.state()).unwrap();
+        let packed = std::fs::read(dir.path().join(&rel)).unwrap();
+        assert_eq!(zstd::decode_all(&packed[..]).unwrap(), whole);
+        let (back_cfg, back) = load_state(dir.path(), &rel, Some(&cfg)).unwrap();
+        assert_eq!(back_cfg, cfg);
+        assert_eq!(postcard::to_allocvec(&(serde_json::to_string(&cfg).unwrap(), &back)).unwrap().len(), whole.len());
     }
 }
