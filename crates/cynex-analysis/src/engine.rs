@@ -489,11 +489,6 @@ impl Cursor {
     }
 
     #[inline]
-    pub fn ts(&self, i: usize) -> i64 {
-        self.ts.value(i)
-    }
-
-    #[inline]
     pub fn row(&self, i: usize) -> Row {
         let o8 = |a: &PrimitiveArray<UInt8Type>| a.is_valid(i).then(|| a.value(i));
         let o32 = |a: &PrimitiveArray<UInt32Type>| a.is_valid(i).then(|| a.value(i));
@@ -869,17 +864,19 @@ impl Shard {
     }
 
     fn heap_bytes(&self) -> usize {
-        fn map<K, V>(m: &Map<K, V>) -> usize {
-            m.capacity() * (size_of::<(K, V)>() + 1)
-        }
-        map(&self.scans)
+        table_bytes(&self.scans)
             + self.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
-            + map(&self.sources)
+            + table_bytes(&self.sources)
             + self.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
-            + map(&self.victims)
+            + table_bytes(&self.victims)
             + self.victims.values().map(|v| v.attackers16.heap_bytes() + v.ports.capacity() * 2).sum::<usize>()
             + self.rows.capacity() * size_of::<Keyed>()
     }
+}
+
+/// Bytes of a hash map's table: its entries and their control bytes (not their heap).
+fn table_bytes<K, V>(m: &Map<K, V>) -> usize {
+    m.capacity() * (size_of::<(K, V)>() + 1)
 }
 
 /// Run `f` on every shard, the shards split between the machine's cores.
@@ -929,8 +926,13 @@ impl Engine {
     }
 
     fn with_dark(mut self) -> Self {
-        self.dark = self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1));
+        self.dark = self.dark_now();
         self
+    }
+
+    /// Dark addresses as of now: configured, or the distinct destinations seen so far.
+    fn dark_now(&self) -> u64 {
+        self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1))
     }
 
     /// Move the bin and the port-hours being filled into the state.
@@ -1087,7 +1089,7 @@ impl Engine {
         let pending = std::mem::take(&mut self.pending);
         if pending > 0 || expire_at.is_some() || close {
             let dark = self.dark;
-            let after_dark = if self.cfg.dark.is_empty() { self.st.dsts.count().max(1) } else { self.dark };
+            let after_dark = self.dark_now();
             let (cfg, research) = (Arc::clone(&self.cfg), Arc::clone(&self.research));
             let mut shards = std::mem::take(&mut self.st.shards.0);
             for (sh, buf) in shards.iter_mut().zip(&mut self.bufs) {
@@ -1120,12 +1122,9 @@ impl Engine {
 
     /// Approximate bytes of state: map entries (with hash-table overhead) and their heap.
     pub fn state_bytes(&self) -> usize {
-        fn map<K, V>(m: &Map<K, V>) -> usize {
-            m.capacity() * (size_of::<(K, V)>() + 1)
-        }
         let st = &self.st;
         st.shards.0.iter().map(Shard::heap_bytes).sum::<usize>()
-            + map(&st.port_hours)
+            + table_bytes(&st.port_hours)
             + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
             + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
     }
@@ -1201,9 +1200,7 @@ impl Engine {
         let expire = wm > self.st.watermark;
         // The shards close what went quiet while this thread goes on (surges, statistics).
         self.apply(expire.then_some(wm), false, false);
-        if self.cfg.dark.is_empty() {
-            self.dark = self.st.dsts.count().max(1);
-        }
+        self.dark = self.dark_now();
         if !expire {
             return;
         }
@@ -1366,9 +1363,7 @@ impl Engine {
         self.flush_bin();
         // The rows still buffered, then (with the final dark-block size) everything or nothing.
         self.apply(None, flush, true);
-        if self.cfg.dark.is_empty() {
-            self.dark = self.st.dsts.count().max(1);
-        }
+        self.dark = self.dark_now();
         if flush {
             let end = self.st.max_ts + 1;
             // Judge the last (possibly partial) hour too: the data is complete.

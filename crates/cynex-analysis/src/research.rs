@@ -101,10 +101,6 @@ impl ResearchIndex {
         }
         self.nets.iter().find(|(n, _)| n.contains(ip)).map(|(_, i)| self.names[*i as usize].as_str())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
 }
 
 #[cfg(test)]
