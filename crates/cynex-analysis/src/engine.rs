@@ -7,8 +7,9 @@
 //! each file's minimum time, files sorted by it). Rows of one key that arrive out of order are
 //! merged into the open event rather than lost.
 //!
-//! Layout: the statistics (5-minute bins, port-hours, distinct destinations) are updated as each
-//! row arrives; the keyed detectors (scan events and sources by source address, backscatter by
+//! Layout: the statistics (5-minute bins, port-hours, counts) are counted in a [`Tally`] per
+//! stream of rows (the runner's reader threads keep one per file) and merged into the state later;
+//! the keyed detectors (scan events and sources by source address, backscatter by
 //! victim) live in [`SHARDS`] shards, and a row is buffered in its key's shard until the buffer
 //! fills or the watermark moves. The shards then apply their rows on all cores, each shard's
 //! maps staying in cache while its rows are applied.
@@ -352,7 +353,11 @@ impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> 
                 f.write_str("a map")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut maps: Vec<Map<K, V>> = (0..SHARDS).map(|_| Map::default()).collect();
+                // Keys spread evenly over the shards: each map sized for its share up front, not
+                // grown by rehashing.
+                let per = a.size_hint().map_or(0, |n| n / SHARDS + n / SHARDS / 8);
+                let mut maps: Vec<Map<K, V>> =
+                    (0..SHARDS).map(|_| Map::with_capacity_and_hasher(per, Default::default())).collect();
                 while let Some((k, v)) = a.next_entry::<K, V>()? {
                     maps[shard_of(k.addr())].insert(k, v);
                 }
@@ -547,8 +552,9 @@ pub struct Engine {
     pub(crate) touched_days: BTreeSet<i64>,
     /// Statistics of touched days that were dropped from state during this run.
     pub(crate) sealed: Vec<(i64, DayStats)>,
-    /// The 5-minute bin being filled (rows come in time order: one map lookup per bin change).
-    cur: Option<(i64, Bin)>,
+    /// The statistics of rows observed since they were last merged into the state (at each
+    /// advance); the runner's reader threads keep their own.
+    tally: Tally,
     /// Dark addresses used for rates: configured, or refreshed from `st.dsts` at each advance.
     dark: u64,
     /// Rows waiting to be applied, per shard (moved into the shards when they are handed over).
@@ -558,9 +564,6 @@ pub struct Engine {
     /// While the shards apply a chunk of rows on other threads, the merging thread goes on
     /// filling `bufs`: the shards (with the findings they conclude) come back here.
     away: Option<std::thread::JoinHandle<Vec<Shard>>>,
-    /// The port-hours being filled (rows come in time order: the current hour's ports in a
-    /// table indexed by port, not probed among every hour's in `st.port_hours`).
-    ports: HourPorts,
     /// Rows buffered before the shards apply them (bounded by the memory limit).
     chunk_rows: usize,
 }
@@ -598,6 +601,163 @@ impl HourPorts {
             (p, i as u16, std::mem::take(&mut slots[i as usize]))
         })
     }
+}
+
+/// Row flag: the row only carries a destination for the dark-block size (the detectors skip it).
+const K_DST_ONLY: u8 = 4;
+
+/// The statistics of a stream of rows (5-minute bins, port-hours, counts), and the rows the
+/// keyed detectors need. Statistics are sums and set unions, so the tallies of several streams
+/// (the runner's reader threads, one per file) merge into the state in any order with the same
+/// result; only the keyed rows need the merged time order.
+pub(crate) struct Tally {
+    research: Arc<ResearchIndex>,
+    range: (i64, i64),
+    /// Days before this one are sealed: their rows are only counted (see `State`).
+    sealed_before_day: Option<i64>,
+    /// Rows the detectors skip are still passed on for their destination: no dark-block size is
+    /// configured, so it is the number of distinct destinations seen.
+    dsts: bool,
+    rows: u64,
+    late_rows: u64,
+    max_ts: i64,
+    /// Hour of the first probe (a row the scan detectors count).
+    first_hour: Option<i64>,
+    bins: BTreeMap<i64, Bin>,
+    /// The 5-minute bin being filled (rows come in time order: one map lookup per bin change).
+    cur: Option<(i64, Bin)>,
+    days: BTreeSet<i64>,
+    /// The current hour's probes per port, in a table indexed by port ...
+    ports: HourPorts,
+    /// ... and earlier hours' (the engine's own tally may span hours).
+    port_hours: Map<u64, PortHour>,
+}
+
+impl Tally {
+    fn new(research: Arc<ResearchIndex>, range: (i64, i64), sealed_before_day: Option<i64>, dsts: bool) -> Tally {
+        Tally {
+            research,
+            range,
+            sealed_before_day,
+            dsts,
+            rows: 0,
+            late_rows: 0,
+            max_ts: i64::MIN,
+            first_hour: None,
+            bins: BTreeMap::new(),
+            cur: None,
+            days: BTreeSet::new(),
+            ports: HourPorts::default(),
+            port_hours: Map::default(),
+        }
+    }
+
+    /// Count a row; the row as the keyed detectors take it, if they do.
+    #[inline]
+    pub(crate) fn row(&mut self, r: &Row) -> Option<Keyed> {
+        if r.ts < self.range.0 || r.ts >= self.range.1 {
+            return None;
+        }
+        self.rows += 1;
+        let day = r.ts.div_euclid(DAY_US);
+        if self.sealed_before_day.is_some_and(|d| day < d) {
+            // Its day's statistics are no longer in state; the row still feeds the detectors.
+            self.late_rows += 1;
+        } else {
+            let research = r.src.is_some_and(|s| self.research.lookup(s).is_some());
+            let b = r.ts.div_euclid(BIN_US);
+            if self.cur.as_ref().is_none_or(|(cb, _)| *cb != b) {
+                self.flush_bin();
+                self.cur = Some((b, Bin::default()));
+                // Every row of a bin is of the bin's day.
+                self.days.insert(day);
+            }
+            let bin = &mut self.cur.as_mut()?.1;
+            bin.packets += 1;
+            bin.bytes += r.len as u64;
+            match r.proto {
+                Some(proto::TCP) => bin.tcp += 1,
+                Some(proto::UDP) => bin.udp += 1,
+                Some(proto::ICMP | proto::ICMPV6) => bin.icmp += 1,
+                _ => bin.other += 1,
+            }
+            if r.tags & tags::BACKSCATTER != 0 {
+                bin.backscatter += 1;
+            }
+            if research {
+                bin.research += 1;
+            }
+            if let Some(s) = r.src {
+                bin.sources.insert(s);
+            }
+        }
+        self.max_ts = self.max_ts.max(r.ts);
+        let (Some(src), Some(dst), true) = (r.src, r.dst, r.v4) else { return None };
+        let p = r.proto.unwrap_or(255);
+        let traffic = Traffic::classify(p, r.flags, r.icmp_type);
+        let (key, flags) = if r.tags & tags::BACKSCATTER != 0 {
+            // CAIDA Corsaro3 dos: for ICMP errors quoting the flood's packet the victim is the
+            // quoted destination; otherwise the packet's source.
+            let victim = match (traffic, r.inner_dst) {
+                (Traffic::IcmpUnreachable | Traffic::IcmpTimeExceeded | Traffic::IcmpOther, Some(inner)) => inner,
+                _ => src,
+            };
+            (victim, K_BACKSCATTER)
+        } else if r.tags & tags::SPOOF_SUSPECT != 0 {
+            if !self.dsts {
+                return None;
+            }
+            (src, K_DST_ONLY)
+        } else {
+            // Port popularity for surges: probes only (SYN, UDP).
+            let hour = r.ts.div_euclid(HOUR_US);
+            if matches!(traffic, Traffic::TcpSyn | Traffic::Udp) {
+                if self.ports.hour != hour {
+                    self.flush_ports();
+                    self.ports.hour = hour;
+                }
+                self.ports.observe(p, r.dport, src);
+            }
+            if self.first_hour.is_none() {
+                self.first_hour = Some(hour);
+            }
+            (src, 0)
+        };
+        Some(Keyed {
+            ts: r.ts,
+            key,
+            dst,
+            seq: r.seq,
+            len: r.len,
+            dport: r.dport,
+            sport: r.sport,
+            window: r.window,
+            fp: r.fp,
+            ttl: r.ttl,
+            traffic: traffic as u8,
+            proto: p,
+            flags: flags | if r.wscale { K_WSCALE } else { 0 },
+        })
+    }
+
+    fn flush_bin(&mut self) {
+        if let Some((b, bin)) = self.cur.take() {
+            self.bins.entry(b).or_default().merge(&bin);
+        }
+    }
+
+    fn flush_ports(&mut self) {
+        let hour = self.ports.hour;
+        for (p, port, ph) in self.ports.drain() {
+            merge_port_hour(&mut self.port_hours, port_hour_key(hour, p, port), &ph);
+        }
+    }
+}
+
+fn merge_port_hour(into: &mut Map<u64, PortHour>, key: u64, ph: &PortHour) {
+    let e = into.entry(key).or_default();
+    e.packets += ph.packets;
+    e.sources.merge(&ph.sources);
 }
 
 /// What applying rows to a shard reads besides the shard: settings, the research list and the
@@ -906,20 +1066,20 @@ impl Engine {
         // A sixteenth of the memory limit for buffered rows (twice: one chunk being applied, one
         // being filled), at most 4 Mi rows (160 MiB).
         let chunk_rows = ((cfg.memory_mb as usize) << 20) / 32 / size_of::<Keyed>();
+        let (sealed, dsts) = (state.sealed_before_day, cfg.dark_size().is_none());
         Engine {
             cfg: Arc::new(cfg),
-            research,
+            research: Arc::clone(&research),
             st: state,
             range: (i64::MIN, i64::MAX),
             out: Vec::new(),
             touched_days: BTreeSet::new(),
             sealed: Vec::new(),
-            cur: None,
+            tally: Tally::new(Arc::clone(&research), (i64::MIN, i64::MAX), sealed, dsts),
             dark: 0,
             bufs: (0..SHARDS).map(|_| Vec::new()).collect(),
             pending: 0,
             away: None,
-            ports: HourPorts::default(),
             chunk_rows: chunk_rows.clamp(1 << 12, 1 << 22),
         }
         .with_dark()
@@ -935,25 +1095,43 @@ impl Engine {
         self.cfg.dark_size().unwrap_or_else(|| self.st.dsts.count().max(1))
     }
 
-    /// Move the bin and the port-hours being filled into the state.
-    pub(crate) fn flush_bin(&mut self) {
-        if let Some((b, bin)) = self.cur.take() {
-            self.st.bins.entry(b).or_default().merge(&bin);
-        }
-        self.flush_ports();
+    /// A tally for another stream of rows, as of now (see [`Tally`]); merged with [`Engine::absorb`].
+    pub(crate) fn tally(&self) -> Tally {
+        Tally::new(Arc::clone(&self.research), self.range, self.st.sealed_before_day, self.cfg.dark_size().is_none())
     }
 
-    fn flush_ports(&mut self) {
-        let hour = self.ports.hour;
-        for (p, port, ph) in self.ports.drain() {
-            let into = self.st.port_hours.entry(port_hour_key(hour, p, port)).or_default();
-            into.packets += ph.packets;
-            into.sources.merge(&ph.sources);
+    /// Merge a tally's statistics into the state; the tally is left empty (its tables kept).
+    pub(crate) fn absorb(&mut self, t: &mut Tally) {
+        t.flush_bin();
+        t.flush_ports();
+        let st = &mut self.st;
+        st.rows += std::mem::take(&mut t.rows);
+        st.late_rows += std::mem::take(&mut t.late_rows);
+        st.max_ts = st.max_ts.max(std::mem::replace(&mut t.max_ts, i64::MIN));
+        if st.first_hour.is_none() {
+            st.first_hour = t.first_hour;
         }
+        t.first_hour = None;
+        for (b, bin) in std::mem::take(&mut t.bins) {
+            st.bins.entry(b).or_default().merge(&bin);
+        }
+        self.touched_days.append(&mut t.days);
+        for (k, ph) in t.port_hours.drain() {
+            merge_port_hour(&mut st.port_hours, k, &ph);
+        }
+        t.sealed_before_day = st.sealed_before_day;
+    }
+
+    /// Merge the engine's own tally (rows given to [`Engine::observe_row`]) into the state.
+    fn absorb_own(&mut self) {
+        let mut t = std::mem::replace(&mut self.tally, Tally::new(Arc::clone(&self.research), self.range, None, false));
+        self.absorb(&mut t);
+        self.tally = t;
     }
 
     pub fn with_range(mut self, from: i64, to: i64) -> Self {
         self.range = (from, to);
+        self.tally.range = (from, to);
         self
     }
 
@@ -978,89 +1156,23 @@ impl Engine {
         self.dark
     }
 
+    /// Observe one row (rows in time order, see the module's notes).
     pub fn observe_row(&mut self, r: &Row) {
-        if r.ts < self.range.0 || r.ts >= self.range.1 {
+        if let Some(k) = self.tally.row(r) {
+            self.observe_keyed(&k);
+        }
+    }
+
+    /// Pass a row (counted in some [`Tally`]) to the keyed detectors, in time order.
+    #[inline]
+    pub(crate) fn observe_keyed(&mut self, k: &Keyed) {
+        if self.tally.dsts {
+            self.st.dsts.insert(k.dst);
+        }
+        if k.flags & K_DST_ONLY != 0 {
             return;
         }
-        self.st.rows += 1;
-        let day = r.ts.div_euclid(DAY_US);
-        if self.st.sealed_before_day.is_some_and(|d| day < d) {
-            // Its day's statistics are no longer in state; the row still feeds the detectors.
-            self.st.late_rows += 1;
-        } else {
-            let research = r.src.is_some_and(|s| self.research.lookup(s).is_some());
-            let b = r.ts.div_euclid(BIN_US);
-            if self.cur.as_ref().is_none_or(|(cb, _)| *cb != b) {
-                self.flush_bin();
-                self.cur = Some((b, Bin::default()));
-                // Every row of a bin is of the bin's day.
-                self.touched_days.insert(day);
-            }
-            let Some((_, bin)) = self.cur.as_mut() else { return };
-            bin.packets += 1;
-            bin.bytes += r.len as u64;
-            match r.proto {
-                Some(proto::TCP) => bin.tcp += 1,
-                Some(proto::UDP) => bin.udp += 1,
-                Some(proto::ICMP | proto::ICMPV6) => bin.icmp += 1,
-                _ => bin.other += 1,
-            }
-            if r.tags & tags::BACKSCATTER != 0 {
-                bin.backscatter += 1;
-            }
-            if research {
-                bin.research += 1;
-            }
-            if let Some(s) = r.src {
-                bin.sources.insert(s);
-            }
-        }
-        self.st.max_ts = self.st.max_ts.max(r.ts);
-        let (Some(src), Some(dst), true) = (r.src, r.dst, r.v4) else { return };
-        self.st.dsts.insert(dst);
-        let p = r.proto.unwrap_or(255);
-        let traffic = Traffic::classify(p, r.flags, r.icmp_type);
-        let (key, flags) = if r.tags & tags::BACKSCATTER != 0 {
-            // CAIDA Corsaro3 dos: for ICMP errors quoting the flood's packet the victim is the
-            // quoted destination; otherwise the packet's source.
-            let victim = match (traffic, r.inner_dst) {
-                (Traffic::IcmpUnreachable | Traffic::IcmpTimeExceeded | Traffic::IcmpOther, Some(inner)) => inner,
-                _ => src,
-            };
-            (victim, K_BACKSCATTER)
-        } else {
-            if r.tags & tags::SPOOF_SUSPECT != 0 {
-                return;
-            }
-            // Port popularity for surges: probes only (SYN, UDP).
-            if matches!(traffic, Traffic::TcpSyn | Traffic::Udp) {
-                let hour = r.ts.div_euclid(HOUR_US);
-                if self.ports.hour != hour {
-                    self.flush_ports();
-                    self.ports.hour = hour;
-                }
-                self.ports.observe(p, r.dport, src);
-            }
-            if self.st.first_hour.is_none() {
-                self.st.first_hour = Some(r.ts.div_euclid(HOUR_US));
-            }
-            (src, 0)
-        };
-        self.bufs[shard_of(key)].push(Keyed {
-            ts: r.ts,
-            key,
-            dst,
-            seq: r.seq,
-            len: r.len,
-            dport: r.dport,
-            sport: r.sport,
-            window: r.window,
-            fp: r.fp,
-            ttl: r.ttl,
-            traffic: traffic as u8,
-            proto: p,
-            flags: flags | if r.wscale { K_WSCALE } else { 0 },
-        });
+        self.bufs[shard_of(k.key)].push(*k);
         self.pending += 1;
         if self.pending >= self.chunk_rows {
             self.apply(None, false, false);
@@ -1196,7 +1308,7 @@ impl Engine {
 
     /// No row older than `wm` will follow: close what has gone quiet, judge finished hours.
     pub fn advance(&mut self, wm: i64) {
-        self.flush_bin();
+        self.absorb_own();
         let expire = wm > self.st.watermark;
         // The shards close what went quiet while this thread goes on (surges, statistics).
         self.apply(expire.then_some(wm), false, false);
@@ -1355,12 +1467,13 @@ impl Engine {
             }
         }
         self.st.sealed_before_day = Some(self.st.sealed_before_day.map_or(keep_from_day, |d| d.max(keep_from_day)));
+        self.tally.sealed_before_day = self.st.sealed_before_day;
     }
 
     /// End of input. With `flush`, close everything (the data is complete: a finished capture or
     /// a batch range); otherwise open items stay in state and are returned as `ongoing`.
     pub fn finish(&mut self, flush: bool) -> Vec<Finding> {
-        self.flush_bin();
+        self.absorb_own();
         // The rows still buffered, then (with the final dark-block size) everything or nothing.
         self.apply(None, flush, true);
         self.dark = self.dark_now();

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::time::Instant;
 
 use cynex_lake::{FileEntry, Lake, SourceProgress, WriterOptions};
@@ -22,7 +22,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ProjectionMask;
 
-use crate::engine::{Cursor, Engine, Row, State, COLUMNS};
+use crate::engine::{Cursor, Engine, Keyed, State, Tally, COLUMNS};
 use crate::finding::{findings_batch, Finding};
 use crate::stats::{port_stats_batch, stats_batch};
 use crate::{AnalysisConfig, Error, Result};
@@ -155,9 +155,8 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     let mut ongoing = engine.finish(flush);
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "engine finished");
     let mut findings = engine.take_findings();
-    geo.enrich(&mut findings);
-    geo.enrich(&mut ongoing);
-    report.geo_errors = geo.decode_errors();
+    let sealed = std::mem::take(&mut engine.sealed);
+    let touched = std::mem::take(&mut engine.touched_days);
     report.rows = engine.state().rows - rows_before;
     report.late_rows = engine.st.late_rows - late_before;
     report.evicted = engine.st.evicted - evicted_before;
@@ -167,35 +166,63 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         *report.findings.entry(f.kind.clone()).or_default() += 1;
     }
     report.ongoing = ongoing.len() as u64;
-
-    // Campaigns over everything the scope has found so far (and what is still ongoing),
-    // replacing the previous view in the same commit.
+    let engine = &engine;
     let incremental = matches!(opts.mode, Mode::Incremental { rebuild: false, .. }) && prev_state.is_some();
-    let prior = if incremental { load_findings(lake, &opts.scope, Table::Findings)? } else { Vec::new() };
-    let campaigns = crate::campaigns::detect(prior.iter().chain(&findings).chain(&ongoing), &opts.campaigns);
-    report.campaigns = campaigns.len() as u64;
 
-    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "campaigns detected");
-    // Outputs: findings, ongoing, and the statistics of every day touched by this run.
-    let mut tx = lake.begin(&opts.scope, opts.writer.clone())?;
-    write_findings(&mut tx, Table::Findings, &findings)?;
-    write_findings(&mut tx, Table::Ongoing, &ongoing)?;
-    write_findings(&mut tx, Table::Campaigns, &campaigns)?;
-    let dark = engine.dark_size();
-    let mut days: BTreeSet<i64> = BTreeSet::new();
-    for (day, d) in std::mem::take(&mut engine.sealed) {
-        tx.write(Table::Stats, stats_batch(day, &d.bins, dark).map_err(arrow_err)?)?;
-        tx.write(Table::PortStats, port_stats_batch(d.ports.iter().map(|(k, p)| (*k, p))).map_err(arrow_err)?)?;
-        days.insert(day);
-    }
-    for day in std::mem::take(&mut engine.touched_days) {
-        let st = &engine.st;
-        tx.write(Table::Stats, stats_batch(day, &st.bins, dark).map_err(arrow_err)?)?;
-        let hours = ((day * 24) as u64) << 24..((day * 24 + 24) as u64) << 24;
-        let ports = st.port_hours.iter().filter(|(k, _)| hours.contains(*k)).map(|(k, p)| (*k, p));
-        tx.write(Table::PortStats, port_stats_batch(ports).map_err(arrow_err)?)?;
-        days.insert(day);
-    }
+    // The new state is written on another thread while the outputs are prepared here; the
+    // commit (which names it) waits for both.
+    let (saved, tx) = std::thread::scope(|s| {
+        let saver = matches!(opts.mode, Mode::Incremental { .. })
+            .then(|| s.spawn(|| save_state(lake.root(), &opts.scope, engine.config(), engine.state())));
+        let tx = (|| -> Result<(cynex_lake::Transaction, BTreeSet<i64>)> {
+            geo.enrich(&mut findings);
+            geo.enrich(&mut ongoing);
+            report.geo_errors = geo.decode_errors();
+            // Campaigns over everything the scope has found so far (and what is still ongoing),
+            // replacing the previous view in the same commit.
+            let prior = if incremental { load_findings(lake, &opts.scope, Table::Findings)? } else { Vec::new() };
+            let campaigns = crate::campaigns::detect(prior.iter().chain(&findings).chain(&ongoing), &opts.campaigns);
+            report.campaigns = campaigns.len() as u64;
+            tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "campaigns detected");
+            // Outputs: findings, ongoing, and the statistics of every day touched by this run.
+            let mut tx = lake.begin(&opts.scope, opts.writer.clone())?;
+            write_findings(&mut tx, Table::Findings, &findings)?;
+            write_findings(&mut tx, Table::Ongoing, &ongoing)?;
+            write_findings(&mut tx, Table::Campaigns, &campaigns)?;
+            let dark = engine.dark_size();
+            let mut days: BTreeSet<i64> = BTreeSet::new();
+            for (day, d) in sealed {
+                tx.write(Table::Stats, stats_batch(day, &d.bins, dark).map_err(arrow_err)?)?;
+                tx.write(Table::PortStats, port_stats_batch(d.ports.iter().map(|(k, p)| (*k, p))).map_err(arrow_err)?)?;
+                days.insert(day);
+            }
+            for day in touched {
+                let st = &engine.st;
+                tx.write(Table::Stats, stats_batch(day, &st.bins, dark).map_err(arrow_err)?)?;
+                let hours = ((day * 24) as u64) << 24..((day * 24 + 24) as u64) << 24;
+                let ports = st.port_hours.iter().filter(|(k, _)| hours.contains(*k)).map(|(k, p)| (*k, p));
+                tx.write(Table::PortStats, port_stats_batch(ports).map_err(arrow_err)?)?;
+                days.insert(day);
+            }
+            tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "outputs written");
+            Ok((tx, days))
+        })();
+        // As with scoped threads, a panic while saving is raised here.
+        let saved = saver.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).transpose();
+        (saved, tx)
+    });
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "analysis state saved");
+    let saved = saved?;
+    let (mut tx, days) = match tx {
+        Ok(tx) => tx,
+        Err(e) => {
+            // No commit will name the new state file.
+            if let Some(rel) = &saved {
+                let _ = std::fs::remove_file(lake.root().join(rel));
+            }
+            return Err(e);
+        }
+    };
     report.stats_days = days.len();
     let scope_files = snap.files.values().filter(|f| f.sensor == opts.scope);
     let remove: Vec<String> = match &opts.mode {
@@ -214,27 +241,22 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
             .map(|f| f.path.clone())
             .collect(),
     };
-    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "outputs written");
-    let sources = match opts.mode {
-        Mode::Incremental { .. } => {
-            let rel = save_state(lake.root(), &opts.scope, engine.config(), engine.state())?;
-            vec![SourceProgress {
-                id: STATE_ID.into(),
-                sensor: opts.scope.clone(),
-                format: "analysis".into(),
-                path: rel,
-                offset: snap.seq,
-                complete: true,
-                read: report.rows,
-                written: findings.len() as u64,
-                quarantined: 0,
-                error: None,
-                ..Default::default()
-            }]
-        }
-        Mode::Batch { .. } => Vec::new(),
+    let sources = match saved {
+        Some(rel) => vec![SourceProgress {
+            id: STATE_ID.into(),
+            sensor: opts.scope.clone(),
+            format: "analysis".into(),
+            path: rel,
+            offset: snap.seq,
+            complete: true,
+            read: report.rows,
+            written: findings.len() as u64,
+            quarantined: 0,
+            error: None,
+            ..Default::default()
+        }],
+        None => Vec::new(),
     };
-    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "analysis state saved");
     let info = tx.commit_replacing("analyze", remove, sources)?;
     report.commit = info.seq;
     if let Some(old) = prev_state {
@@ -293,8 +315,8 @@ fn new_files(lake: &Lake, seq: u64, live: &BTreeMap<String, FileEntry>) -> Resul
 }
 
 enum Msg {
-    /// A batch's rows, taken out of their columns on the reading thread.
-    Rows(Vec<Row>),
+    /// A batch's rows as the keyed detectors take them (counted in the reading thread's tally).
+    Rows(Vec<Keyed>),
     Err(String),
 }
 
@@ -320,18 +342,32 @@ fn read_merged(root: &Path, files: &[FileEntry], engine: &mut Engine) -> Result<
 /// Data time between watermark advances inside a merged group.
 const ADVANCE_EVERY_US: i64 = 600_000_000;
 
+/// Merge one group of overlapping files. Each file's thread decodes it and counts its rows'
+/// statistics in its own [`Tally`] (a file lies within one hour, and statistics merge in any
+/// order), passing on only what the keyed detectors take; this thread merges those rows by time
+/// into the engine, and the tallies into its state at the end.
 fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<()> {
     let read_err = |f: &FileEntry, reason: String| Error::Read { file: f.path.clone(), reason };
     engine.advance(group[0].min_ts);
-    std::thread::scope(|s| -> Result<()> {
+    let mut tallies = std::thread::scope(|s| -> Result<Vec<Tally>> {
         let mut rxs: Vec<Receiver<Msg>> = Vec::with_capacity(group.len());
+        // Spent row buffers go back to their reader, which refills them.
+        let mut spent: Vec<Sender<Vec<Keyed>>> = Vec::with_capacity(group.len());
+        let mut readers = Vec::with_capacity(group.len());
         for f in group {
             let (tx, rx) = sync_channel::<Msg>(2);
+            let (back, refill) = channel::<Vec<Keyed>>();
             rxs.push(rx);
+            spent.push(back);
             let path = root.join(&f.path);
-            s.spawn(move || {
+            let mut tally = engine.tally();
+            readers.push(s.spawn(move || {
                 let mut send = |b: RecordBatch| match Cursor::new(&b) {
-                    Ok(c) => tx.send(Msg::Rows((0..c.len()).map(|i| c.row(i)).collect())).is_ok(),
+                    Ok(c) => {
+                        let mut rows = refill.try_recv().unwrap_or_else(|_| Vec::with_capacity(c.len()));
+                        rows.extend((0..c.len()).filter_map(|i| tally.row(&c.row(i))));
+                        tx.send(Msg::Rows(rows)).is_ok()
+                    }
                     Err(e) => {
                         let _ = tx.send(Msg::Err(e));
                         false
@@ -340,10 +376,11 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                 if let Err(e) = read_one(&path, &mut send) {
                     let _ = tx.send(Msg::Err(e));
                 }
-            });
+                tally
+            }));
         }
         // Per stream: its current batch and position.
-        let next = |k: usize| -> Result<Option<(Vec<Row>, usize)>> {
+        let next = |k: usize| -> Result<Option<(Vec<Keyed>, usize)>> {
             loop {
                 match rxs[k].recv() {
                     Ok(Msg::Rows(rows)) => {
@@ -356,7 +393,7 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                 }
             }
         };
-        let mut cur: Vec<Option<(Vec<Row>, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
+        let mut cur: Vec<Option<(Vec<Keyed>, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
         let mut next_advance = group[0].min_ts + ADVANCE_EVERY_US;
         loop {
             // The stream whose next row is earliest, ties to the lowest index (few streams: a
@@ -392,15 +429,24 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
                     engine.advance(t);
                     next_advance = t + ADVANCE_EVERY_US;
                 }
-                engine.observe_row(&c[*i]);
+                engine.observe_keyed(&c[*i]);
                 *i += 1;
                 if *i == c.len() {
+                    if let Some((mut done, _)) = cur[k].take() {
+                        done.clear();
+                        let _ = spent[k].send(done);
+                    }
                     cur[k] = next(k)?;
                 }
             }
         }
-        Ok(())
-    })
+        // As with scoped threads, a reader's panic is raised here.
+        Ok(readers.into_iter().map(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect())
+    })?;
+    for t in &mut tallies {
+        engine.absorb(t);
+    }
+    Ok(())
 }
 
 fn read_one(path: &Path, send: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), String> {
@@ -551,6 +597,7 @@ pub fn load_findings(lake: &Lake, scope: &str, table: Table) -> Result<Vec<Findi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Row;
 
     #[test]
     fn state_file_holds_the_state_serialised_whole() {
