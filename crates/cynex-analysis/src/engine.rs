@@ -545,8 +545,6 @@ pub struct Engine {
     cfg: Arc<AnalysisConfig>,
     research: Arc<ResearchIndex>,
     pub(crate) st: State,
-    /// Only rows in [from, to) are analysed (batch runs over a range).
-    range: (i64, i64),
     out: Vec<Finding>,
     /// Days with rows in this run: their statistics are rewritten.
     pub(crate) touched_days: BTreeSet<i64>,
@@ -612,6 +610,7 @@ const K_DST_ONLY: u8 = 4;
 /// result; only the keyed rows need the merged time order.
 pub(crate) struct Tally {
     research: Arc<ResearchIndex>,
+    /// Only rows in [from, to) are analysed (batch runs over a range).
     range: (i64, i64),
     /// Days before this one are sealed: their rows are only counted (see `State`).
     sealed_before_day: Option<i64>,
@@ -1071,7 +1070,6 @@ impl Engine {
             cfg: Arc::new(cfg),
             research: Arc::clone(&research),
             st: state,
-            range: (i64::MIN, i64::MAX),
             out: Vec::new(),
             touched_days: BTreeSet::new(),
             sealed: Vec::new(),
@@ -1097,7 +1095,8 @@ impl Engine {
 
     /// A tally for another stream of rows, as of now (see [`Tally`]); merged with [`Engine::absorb`].
     pub(crate) fn tally(&self) -> Tally {
-        Tally::new(Arc::clone(&self.research), self.range, self.st.sealed_before_day, self.cfg.dark_size().is_none())
+        let own = &self.tally;
+        Tally::new(Arc::clone(&own.research), own.range, self.st.sealed_before_day, own.dsts)
     }
 
     /// Merge a tally's statistics into the state; the tally is left empty (its tables kept).
@@ -1119,18 +1118,17 @@ impl Engine {
         for (k, ph) in t.port_hours.drain() {
             merge_port_hour(&mut st.port_hours, k, &ph);
         }
-        t.sealed_before_day = st.sealed_before_day;
     }
 
     /// Merge the engine's own tally (rows given to [`Engine::observe_row`]) into the state.
     fn absorb_own(&mut self) {
-        let mut t = std::mem::replace(&mut self.tally, Tally::new(Arc::clone(&self.research), self.range, None, false));
+        let fresh = self.tally();
+        let mut t = std::mem::replace(&mut self.tally, fresh);
         self.absorb(&mut t);
         self.tally = t;
     }
 
     pub fn with_range(mut self, from: i64, to: i64) -> Self {
-        self.range = (from, to);
         self.tally.range = (from, to);
         self
     }

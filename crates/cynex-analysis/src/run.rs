@@ -396,29 +396,24 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
         let mut cur: Vec<Option<(Vec<Keyed>, usize)>> = (0..group.len()).map(next).collect::<Result<_>>()?;
         let mut next_advance = group[0].min_ts + ADVANCE_EVERY_US;
         loop {
-            // The stream whose next row is earliest, ties to the lowest index (few streams: a
-            // linear scan).
+            // The stream whose next row is earliest (`best`), and the earliest row of the other
+            // streams (`other`), ties to the lowest index (few streams: one linear scan). The
+            // latter bounds the run taken from the former: rows before it (or at its time, when
+            // this stream comes first) go in this order anyway.
             let mut best: Option<(usize, i64)> = None;
-            for (k, c) in cur.iter().enumerate() {
+            let mut other: Option<(usize, i64)> = None;
+            for (j, c) in cur.iter().enumerate() {
                 if let Some((c, i)) = c {
                     let t = c[*i].ts;
                     if best.is_none_or(|(_, bt)| t < bt) {
-                        best = Some((k, t));
-                    }
-                }
-            }
-            let Some((k, _)) = best else { break };
-            // The earliest row of the other streams bounds the run taken from this one: rows
-            // before it (or at its time, when this stream comes first) go in this order anyway.
-            let mut other: Option<(usize, i64)> = None;
-            for (j, c) in cur.iter().enumerate() {
-                if let (true, Some((c, i))) = (j != k, c) {
-                    let t = c[*i].ts;
-                    if other.is_none_or(|(_, ot)| t < ot) {
+                        other = best;
+                        best = Some((j, t));
+                    } else if other.is_none_or(|(_, ot)| t < ot) {
                         other = Some((j, t));
                     }
                 }
             }
+            let Some((k, _)) = best else { break };
             let takes = |t: i64| other.is_none_or(|(j, ot)| t < ot || (t == ot && k < j));
             while let Some((c, i)) = cur[k].as_mut() {
                 let t = c[*i].ts;
