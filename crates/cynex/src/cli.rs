@@ -91,7 +91,7 @@ pub enum Cmd {
         /// Analysis scope to report on.
         #[arg(long, default_value = "all")]
         scope: String,
-        /// Output path without extension: writes <out>.html and <out>.json.
+        /// Output path without extension: writes OUT.html and OUT.json.
         #[arg(long, default_value = "cynex-report")]
         out: PathBuf,
     },
@@ -150,7 +150,7 @@ pub struct BusLocation {
     /// JetStream stream name.
     #[arg(long, default_value = cynex_ingest::bus::DEFAULT_STREAM)]
     pub stream: String,
-    /// Subject root: sensors publish to <root>.<organisation>.<sensor>.
+    /// Subject root: sensors publish to SUBJECT_ROOT.ORGANISATION.SENSOR.
     #[arg(long, default_value = cynex_ingest::bus::DEFAULT_SUBJECT_ROOT)]
     pub subject_root: String,
 }
@@ -499,7 +499,7 @@ pub struct GenDarknetArgs {
     /// Capture file to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Ground-truth JSON (default: <out>.truth.json).
+    /// Ground-truth JSON (default: OUT.truth.json).
     #[arg(long)]
     pub truth: Option<PathBuf>,
     #[arg(long, default_value_t = 1_000_000)]
