@@ -11,7 +11,9 @@
 
 use std::collections::BTreeSet;
 
+use cynex_lake::Lake;
 use cynex_model::ip::{fmt_ip4, Ipv4Net};
+use cynex_model::Table;
 use cynex_store::{Alert, Org, Store, Watch, WatchKind};
 use serde_json::{json, Value};
 
@@ -117,6 +119,34 @@ impl<'a> Rules<'a> {
         }
         out
     }
+}
+
+/// The findings of `scope` to match: those in files the lake added after commit `after` (all of
+/// them with `None`) and everything ongoing (an infection is worth telling before it ends); and
+/// the commit they were read at. Reads files: call it off an async runtime's worker threads.
+pub fn findings_to_match(lake: &Lake, scope: &str, after: Option<u64>) -> crate::Result<(Vec<Finding>, u64)> {
+    let (mut findings, seq) = crate::load_findings_after(lake, scope, Table::Findings, after)?;
+    findings.extend(crate::load_findings(lake, scope, Table::Ongoing)?);
+    Ok((findings, seq))
+}
+
+/// Raise the alerts of `scope`'s findings: with `everything`, all of them (after a member
+/// registers space or a watch, to match the past); otherwise only what the lake added since the
+/// last call (and what is ongoing), so an analysis every hour does not re-read the whole history.
+/// The cursor moves after the alerts are stored: a crash in between only means the same findings
+/// are matched again, and a finding already linked to an alert raises nothing twice.
+pub async fn raise_in_lake(
+    store: &Store,
+    lake: &Lake,
+    scope: &str,
+    opts: &AlertOptions,
+    everything: bool,
+) -> crate::Result<AlertReport> {
+    let after = if everything { None } else { store.alert_cursor(scope).await? };
+    let (findings, seq) = findings_to_match(lake, scope, after)?;
+    let rep = raise_alerts(store, &findings, opts).await?;
+    store.set_alert_cursor(scope, seq).await?;
+    Ok(rep)
 }
 
 /// Match `findings` against every member's space and watches and record the incidents.

@@ -567,10 +567,29 @@ fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<
 
 /// Every row of `table` (`findings` or `ongoing`) written by `scope`, ordered by time and id.
 pub fn load_findings(lake: &Lake, scope: &str, table: Table) -> Result<Vec<Finding>> {
+    Ok(load_findings_after(lake, scope, table, None)?.0)
+}
+
+/// The rows of `table` written by `scope` in files added by lake commits after `after` (every
+/// row with `None`, or when `after` is ahead of the lake), ordered by time and id; and the commit
+/// they were read at, to pass as `after` next time.
+pub fn load_findings_after(lake: &Lake, scope: &str, table: Table, after: Option<u64>) -> Result<(Vec<Finding>, u64)> {
     let snap = lake.snapshot()?;
     let _read = lake.lock_shared()?;
+    let added: Option<BTreeSet<String>> = match after {
+        Some(seq) if seq <= snap.seq => Some(
+            lake.commits_after(seq)?
+                .into_iter()
+                .filter(|c| c.seq <= snap.seq)
+                .flat_map(|c| c.add.into_iter().map(|f| f.path))
+                .collect(),
+        ),
+        _ => None,
+    };
     let mut out = Vec::new();
-    for f in snap.files_of(table).filter(|f| f.sensor == scope) {
+    let files =
+        snap.files_of(table).filter(|f| f.sensor == scope && added.as_ref().is_none_or(|a| a.contains(&f.path)));
+    for f in files {
         let path = lake.root().join(&f.path);
         let file =
             File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
@@ -586,7 +605,7 @@ pub fn load_findings(lake: &Lake, scope: &str, table: Table) -> Result<Vec<Findi
         }
     }
     out.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-    Ok(out)
+    Ok((out, snap.seq))
 }
 
 #[cfg(test)]

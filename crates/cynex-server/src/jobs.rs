@@ -22,7 +22,6 @@ use std::time::Duration;
 use cynex_analysis::webhook::{deliver_due, DeliverOptions, WebhookKey};
 use cynex_analysis::{AnalyzeOptions, Mode};
 use cynex_ingest::pipeline::{self, IngestOptions, InputFormat};
-use cynex_model::Table;
 
 use crate::AppState;
 
@@ -175,25 +174,33 @@ pub async fn round(st: &AppState, cfg: &JobsConfig) -> RoundReport {
     };
     let first = !st.ready.load(Ordering::Relaxed);
     if analysed || first {
-        let lake = st.lake.clone();
-        let scope = cfg.scope.clone();
-        let loaded = tokio::task::spawn_blocking(move || -> cynex_analysis::Result<_> {
-            let mut f = cynex_analysis::load_findings(&lake, &scope, Table::Findings)?;
-            f.extend(cynex_analysis::load_findings(&lake, &scope, Table::Ongoing)?);
-            Ok(f)
-        })
-        .await;
-        match loaded {
-            Ok(Ok(findings)) => {
-                match cynex_analysis::alerts::raise_alerts(&st.store, &findings, &Default::default()).await {
-                    Ok(a) => {
-                        rep.alerts_created = a.created;
-                        st.metrics.alerts_raised.add(a.created);
+        // Only the findings added since the last match (and what is ongoing): the cursor moves
+        // once the alerts are stored (see `cynex_analysis::alerts::raise_in_lake`).
+        match st.store.alert_cursor(&cfg.scope).await {
+            Ok(after) => {
+                let lake = st.lake.clone();
+                let scope = cfg.scope.clone();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    cynex_analysis::alerts::findings_to_match(&lake, &scope, after)
+                })
+                .await;
+                match loaded {
+                    Ok(Ok((findings, seq))) => {
+                        match cynex_analysis::alerts::raise_alerts(&st.store, &findings, &Default::default()).await {
+                            Ok(a) => {
+                                rep.alerts_created = a.created;
+                                st.metrics.alerts_raised.add(a.created);
+                                if let Err(e) = st.store.set_alert_cursor(&cfg.scope, seq).await {
+                                    rep.errors.push(format!("alerts: {e}"));
+                                }
+                            }
+                            Err(e) => rep.errors.push(format!("alerts: {e}")),
+                        }
                     }
+                    Ok(Err(e)) => rep.errors.push(format!("alerts: reading findings: {e}")),
                     Err(e) => rep.errors.push(format!("alerts: {e}")),
                 }
             }
-            Ok(Err(e)) => rep.errors.push(format!("alerts: reading findings: {e}")),
             Err(e) => rep.errors.push(format!("alerts: {e}")),
         }
         if cfg.publish {

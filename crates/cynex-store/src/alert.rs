@@ -222,6 +222,30 @@ impl Store {
         Ok(AlertTx { tx: self.pool.begin().await? })
     }
 
+    /// The lake commit up to which `scope`'s findings have been matched, if any have been.
+    pub async fn alert_cursor(&self, scope: &str) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT seq FROM alert_cursors WHERE scope = $1")
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("seq")).transpose()?.map(|s| s as u64))
+    }
+
+    /// Record that `scope`'s findings up to lake commit `seq` have been matched.
+    pub async fn set_alert_cursor(&self, scope: &str, seq: u64) -> Result<()> {
+        let seq = i64::try_from(seq).map_err(|_| Error::Invalid(format!("lake commit {seq} out of range")))?;
+        sqlx::query(
+            "INSERT INTO alert_cursors (scope, seq, updated) VALUES ($1, $2, $3)
+             ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
+        )
+        .bind(scope)
+        .bind(seq)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Alerts, newest activity first.
     pub async fn alerts(&self, f: &AlertFilter) -> Result<Vec<Alert>> {
         let rows = sqlx::query(&format!(

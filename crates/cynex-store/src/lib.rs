@@ -223,6 +223,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX stix_objects_versions ON stix_objects (collection_id, id, version_us, date_added)",
         ],
     ),
+    (
+        4,
+        &[
+            // Per analysis scope, the lake commit up to which findings have been matched against
+            // members' space and watches: alerts after an analysis read only newer findings.
+            "CREATE TABLE alert_cursors (
+            scope TEXT PRIMARY KEY,
+            seq BIGINT NOT NULL,
+            updated BIGINT NOT NULL)",
+        ],
+    ),
 ];
 
 impl Store {

@@ -368,8 +368,8 @@ pub enum WatchCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum AlertsCmd {
-    /// Match the findings of an analysis scope against member space and watches (also done by
-    /// `cynex analyze`); idempotent.
+    /// Match every finding of an analysis scope, past ones included, against member space and
+    /// watches (`cynex analyze` matches only the findings new since its last run); idempotent.
     Raise {
         #[arg(long, default_value = "all")]
         scope: String,
@@ -649,7 +649,7 @@ async fn alerts_cmd(cli: &Cli, c: &AlertsCmd, out: &mut dyn Write) -> anyhow::Re
                 incident_gap_us: (*gap as i64).saturating_mul(1_000_000),
                 ..Default::default()
             };
-            members::raise(&lake_of(cli)?, &store, scope, &opts, out).await?;
+            members::raise(&lake_of(cli)?, &store, scope, &opts, true, out).await?;
         }
         AlertsCmd::List { org, since, limit, json } => {
             let f = AlertFilter { org_id: org_id(org).await?, since: *since, limit: *limit };
@@ -802,7 +802,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !a.no_alerts {
                 block_on(async {
                     let store = open_store(&cli.data, cli.db.as_deref()).await?;
-                    members::raise(&lake, &store, &opts.scope, &Default::default(), &mut out).await
+                    members::raise(&lake, &store, &opts.scope, &Default::default(), false, &mut out).await
                 })?;
             }
         }

@@ -80,6 +80,15 @@ async fn alerts_links_and_deliveries_on_both_engines() {
         let ds = s.deliveries(Some(&a.id)).await.unwrap();
         assert_eq!((ds[0].status.as_str(), ds[0].attempts, ds[0].response_status), ("delivered", 2, Some(200)));
         assert_eq!(s.next_delivery_due().await.unwrap(), None, "{}", t.name);
+
+        // The matched-up-to cursor: per scope, absent until set, then moved by each set.
+        assert_eq!(s.alert_cursor("all").await.unwrap(), None, "{}", t.name);
+        s.set_alert_cursor("all", 7).await.unwrap();
+        s.set_alert_cursor("other", 3).await.unwrap();
+        s.set_alert_cursor("all", 12).await.unwrap();
+        assert_eq!(s.alert_cursor("all").await.unwrap(), Some(12), "{}", t.name);
+        assert_eq!(s.alert_cursor("other").await.unwrap(), Some(3), "{}", t.name);
+        assert!(s.set_alert_cursor("all", u64::MAX).await.is_err());
         t.finish().await;
     }
 }

@@ -200,7 +200,7 @@ pub fn run(data: &Path, db: Option<&str>, a: &DemoArgs, w: &mut dyn Write) -> an
         let store = members::open_store(data, db).await?;
         let creds = accounts(&store, bot.as_deref(), victim.as_deref(), "203.0.113.0/24").await?;
         let mut sink = Vec::new();
-        let rep = members::raise(&lake, &store, &aopts.scope, &Default::default(), &mut sink).await?;
+        let rep = members::raise(&lake, &store, &aopts.scope, &Default::default(), false, &mut sink).await?;
         writeln!(w, "         {} alerts for demo-isp and demo-univ ({} updated)", rep.created, rep.updated)?;
 
         step(w, t0, 5, "publishing intelligence (STIX 2.1 under TLP 2.0, served over TAXII 2.1)")?;

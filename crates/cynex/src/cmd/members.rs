@@ -6,11 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use cynex_analysis::alerts::{raise_alerts, AlertOptions, AlertReport};
+use cynex_analysis::alerts::{raise_in_lake, AlertOptions, AlertReport};
 use cynex_analysis::webhook::{deliver_due, DeliverOptions, DeliverReport, WebhookKey};
 use cynex_lake::Lake;
 use cynex_model::ip::Ipv4Net;
-use cynex_model::schema::Table;
 use cynex_model::time::rfc3339_us;
 use cynex_store::{AlertFilter, Store, WatchKind};
 
@@ -131,18 +130,17 @@ pub async fn watch_add(store: &Store, org: &str, specs: &[WatchKind], w: &mut dy
     Ok(())
 }
 
-/// Match every finding of `scope` against member space and watches.
+/// Match `scope`'s findings against member space and watches: all of them with `everything`,
+/// otherwise those the lake added since the last time (see [`raise_in_lake`]).
 pub async fn raise(
     lake: &Lake,
     store: &Store,
     scope: &str,
     opts: &AlertOptions,
+    everything: bool,
     w: &mut dyn Write,
 ) -> anyhow::Result<AlertReport> {
-    let mut findings = cynex_analysis::load_findings(lake, scope, Table::Findings)?;
-    // Ongoing events matter too: a member wants to hear of an infection before it ends.
-    findings.extend(cynex_analysis::load_findings(lake, scope, Table::Ongoing)?);
-    let rep = raise_alerts(store, &findings, opts).await?;
+    let rep = raise_in_lake(store, lake, scope, opts, everything).await?;
     writeln!(w, "{}", alert_summary(&rep))?;
     Ok(rep)
 }

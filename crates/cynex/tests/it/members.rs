@@ -26,8 +26,15 @@ fn organisations_watches_and_alerts() {
     assert!(list.contains("acme") && list.contains(&format!("{}.0/24", bot.rsplit_once('.').unwrap().0)), "{list}");
 
     ok(&cynex(d, &["ingest", "pcap", pcap.to_str().unwrap(), "--sensor", "t1"]));
-    let out = ok(&cynex(d, &["analyze", "--dark", "198.18.0.0/20", "--flush"]));
-    assert!(out.contains("alerts: ") && !out.contains("alerts: 0 new"), "{out}");
+    // Findings whose alerting did not happen (here skipped; as well a crash after the analysis
+    // committed) are matched by the next analysis, though it finds nothing new itself.
+    let out = ok(&cynex(d, &["analyze", "--dark", "198.18.0.0/20", "--flush", "--no-alerts"]));
+    assert!(!out.contains("alerts: "), "{out}");
+    let out = ok(&cynex(d, &["analyze", "--flush"]));
+    assert!(out.contains("analysed 0 packets") && out.contains("alerts: ") && !out.contains("alerts: 0 new"), "{out}");
+    // After that, an analysis reads only the findings added since (none), not the history.
+    let out = ok(&cynex(d, &["analyze", "--flush"]));
+    assert!(out.contains("alerts: 0 new, 0 updated from 0 new matches in 0 findings"), "{out}");
 
     let acme: Vec<serde_json::Value> =
         serde_json::from_str(&ok(&cynex(d, &["alerts", "list", "--org", "acme", "--json"]))).unwrap();
@@ -49,8 +56,12 @@ fn organisations_watches_and_alerts() {
     assert!(shown.contains("\"acknowledged\""), "{shown}");
 
     // Re-running changes nothing; a new watch raises its own alert from the same findings.
+    // `alerts raise` reads every finding again (for space or watches registered later).
     let again = ok(&cynex(d, &["alerts", "raise"]));
-    assert!(again.contains("alerts: 0 new, 0 updated from 0 new matches"), "{again}");
+    assert!(
+        again.contains("alerts: 0 new, 0 updated from 0 new matches") && !again.contains(" in 0 findings"),
+        "{again}"
+    );
     ok(&cynex(d, &["watch", "add", "globex", "tag:mirai"]));
     assert!(ok(&cynex(d, &["watch", "list"])).contains("tag mirai"));
     let raised = ok(&cynex(d, &["alerts", "raise"]));
