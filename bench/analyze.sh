@@ -9,14 +9,17 @@
 # DuckDB: sessionise (source, port, traffic type) with the same 624 s inactivity gap by window
 # functions, count packets and approximate unique destinations, keep events with >= 10 uniques
 # and >= 10 pps global rate — the scan-event part of the analysis only.
-# Incremental: a lake holding the previous hour, analysed; then one new hour of HOUR_PACKETS
-# (15,000 packets/s x 3600 s = 54 M, NICTER's rate) is ingested and `cynex analyze` timed.
+# Incremental: a lake holding the previous hour at the same rate (the steady state of a telescope:
+# the saved state is that of a full hour), analysed; then one new hour of HOUR_PACKETS (15,000
+# packets/s x 3600 s = 54 M, NICTER's rate) is ingested and `cynex analyze` timed.
+# PREV_PACKETS=… sets the previous hour's size (before 2026-12-06 it was a quarter of the hour).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 PACKETS=${1:-100000000}
 HOUR=${2:-54000000}
 RUNS=${3:-3}
+PREV=${PREV_PACKETS:-$HOUR}
 WORK=${BENCH_DIR:-/tmp/cynex-bench}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cynex/target}"
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
@@ -47,10 +50,10 @@ DRSS=$(cut -d' ' -f2 "$WORK/duck.txt" | sort -n | tail -1)
 DEV=$(cat "$WORK/duck-out.txt")
 
 # --- incremental: one new hour -------------------------------------------------------------
-INC="$WORK/inc-$HOUR"
+INC="$WORK/inc-$PREV-$HOUR"
 if [ ! -f "$INC/ready" ]; then
   rm -rf "$INC"; mkdir -p "$INC"
-  "$BIN" gen darknet --packets "$((HOUR / 4))" --duration 1h --start 2026-11-01T10:00:00Z --out "$INC/prev.pcap" --seed 4 >/dev/null
+  "$BIN" gen darknet --packets "$PREV" --duration 1h --start 2026-11-01T10:00:00Z --out "$INC/prev.pcap" --seed 4 >/dev/null
   "$BIN" gen darknet --packets "$HOUR" --duration 1h --start 2026-11-01T11:00:00Z --out "$INC/hour.pcap" --seed 5 >/dev/null
   touch "$INC/ready"
 fi
