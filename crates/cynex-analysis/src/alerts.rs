@@ -121,20 +121,12 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// The findings of `scope` to match: those in files the lake added after commit `after` (all of
-/// them with `None`) and everything ongoing (an infection is worth telling before it ends); and
-/// the commit they were read at. Reads files: call it off an async runtime's worker threads.
-pub fn findings_to_match(lake: &Lake, scope: &str, after: Option<u64>) -> crate::Result<(Vec<Finding>, u64)> {
-    let (mut findings, seq) = crate::load_findings_after(lake, scope, Table::Findings, after)?;
-    findings.extend(crate::load_findings(lake, scope, Table::Ongoing)?);
-    Ok((findings, seq))
-}
-
 /// Raise the alerts of `scope`'s findings: with `everything`, all of them (after a member
 /// registers space or a watch, to match the past); otherwise only what the lake added since the
 /// last call (and what is ongoing), so an analysis every hour does not re-read the whole history.
 /// The cursor moves after the alerts are stored: a crash in between only means the same findings
-/// are matched again, and a finding already linked to an alert raises nothing twice.
+/// are matched again, and a finding already linked to an alert raises nothing twice. Reads files:
+/// on an async runtime, call it from a blocking thread.
 pub async fn raise_in_lake(
     store: &Store,
     lake: &Lake,
@@ -143,7 +135,9 @@ pub async fn raise_in_lake(
     everything: bool,
 ) -> crate::Result<AlertReport> {
     let after = if everything { None } else { store.alert_cursor(scope).await? };
-    let (findings, seq) = findings_to_match(lake, scope, after)?;
+    let (mut findings, seq) = crate::run::load_findings_after(lake, scope, Table::Findings, after)?;
+    // Ongoing events matter too: a member wants to hear of an infection before it ends.
+    findings.extend(crate::load_findings(lake, scope, Table::Ongoing)?);
     let rep = raise_alerts(store, &findings, opts).await?;
     store.set_alert_cursor(scope, seq).await?;
     Ok(rep)

@@ -23,7 +23,7 @@ pub mod webhook;
 pub use config::AnalysisConfig;
 pub use engine::{Engine, State};
 pub use finding::Finding;
-pub use run::{analyze, load_findings, load_findings_after, AnalyzeOptions, AnalyzeReport, Mode};
+pub use run::{analyze, load_findings, AnalyzeOptions, AnalyzeReport, Mode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

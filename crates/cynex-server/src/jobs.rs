@@ -174,33 +174,20 @@ pub async fn round(st: &AppState, cfg: &JobsConfig) -> RoundReport {
     };
     let first = !st.ready.load(Ordering::Relaxed);
     if analysed || first {
-        // Only the findings added since the last match (and what is ongoing): the cursor moves
-        // once the alerts are stored (see `cynex_analysis::alerts::raise_in_lake`).
-        match st.store.alert_cursor(&cfg.scope).await {
-            Ok(after) => {
-                let lake = st.lake.clone();
-                let scope = cfg.scope.clone();
-                let loaded = tokio::task::spawn_blocking(move || {
-                    cynex_analysis::alerts::findings_to_match(&lake, &scope, after)
-                })
-                .await;
-                match loaded {
-                    Ok(Ok((findings, seq))) => {
-                        match cynex_analysis::alerts::raise_alerts(&st.store, &findings, &Default::default()).await {
-                            Ok(a) => {
-                                rep.alerts_created = a.created;
-                                st.metrics.alerts_raised.add(a.created);
-                                if let Err(e) = st.store.set_alert_cursor(&cfg.scope, seq).await {
-                                    rep.errors.push(format!("alerts: {e}"));
-                                }
-                            }
-                            Err(e) => rep.errors.push(format!("alerts: {e}")),
-                        }
-                    }
-                    Ok(Err(e)) => rep.errors.push(format!("alerts: reading findings: {e}")),
-                    Err(e) => rep.errors.push(format!("alerts: {e}")),
-                }
+        // Only the findings added since the last match (and what is ongoing), as after `cynex
+        // analyze`. It reads files, so it runs on a blocking thread, driving the store from there.
+        let (store, lake, scope) = (st.store.clone(), st.lake.clone(), cfg.scope.clone());
+        let rt = tokio::runtime::Handle::current();
+        let raised = tokio::task::spawn_blocking(move || {
+            rt.block_on(cynex_analysis::alerts::raise_in_lake(&store, &lake, &scope, &Default::default(), false))
+        })
+        .await;
+        match raised {
+            Ok(Ok(a)) => {
+                rep.alerts_created = a.created;
+                st.metrics.alerts_raised.add(a.created);
             }
+            Ok(Err(e)) => rep.errors.push(format!("alerts: {e}")),
             Err(e) => rep.errors.push(format!("alerts: {e}")),
         }
         if cfg.publish {
