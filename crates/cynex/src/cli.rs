@@ -280,7 +280,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub rebuild: bool,
     /// MaxMind-format databases (country or city, and ASN) to enrich findings with (repeatable).
-    /// Default: every *.mmdb in <data>/geoip.
+    /// Default: every *.mmdb in DATA/geoip.
     #[arg(long)]
     pub geoip: Vec<PathBuf>,
     /// Do not raise member alerts from the new findings.

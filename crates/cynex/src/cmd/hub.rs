@@ -149,7 +149,7 @@ pub enum FeedCmd {
     /// Pull an external TAXII 2.1 collection on a schedule.
     AddTaxii {
         name: String,
-        /// The collection's URL (…/collections/<id>/).
+        /// The collection's URL (…/collections/ID/).
         #[arg(long)]
         url: String,
         /// Local collection the objects go into.

@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// Time between rounds of background jobs.
     #[arg(long, default_value = "60s", value_parser = crate::cli::parse_duration)]
     pub interval: u64,
-    /// Folder watched for new captures and logs (`<dir>/<sensor>/…`; default <data>/incoming).
+    /// Folder watched for new captures and logs (`<dir>/<sensor>/…`; default DATA/incoming).
     #[arg(long)]
     pub watch: Option<PathBuf>,
     /// Analysis scope kept up to date and published.
