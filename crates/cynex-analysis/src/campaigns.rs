@@ -50,6 +50,84 @@ struct Source {
     research: Option<String>,
 }
 
+/// What the grouping reads of one finding (a scan event or a tool attribution of `ip4`).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub kind: &'a str,
+    pub ip4: u32,
+    pub time: i64,
+    pub end_time: i64,
+    pub packets: u64,
+    pub port: Option<u16>,
+    pub proto: Option<u8>,
+    pub label: Option<&'a str>,
+    pub tool: Option<&'a str>,
+}
+
+impl<'a> Seen<'a> {
+    pub fn of(f: &'a Finding) -> Option<Seen<'a>> {
+        Some(Seen {
+            kind: &f.kind,
+            ip4: f.ip4?,
+            time: f.time,
+            end_time: f.end_time,
+            packets: f.packets,
+            port: f.port,
+            proto: f.proto,
+            label: f.label.as_deref(),
+            tool: f.tool.as_deref(),
+        })
+    }
+}
+
+/// The scanning sources as the grouping describes them, folded from findings one at a time and
+/// in any order (the same sources whatever the order): a scope's whole history of findings is
+/// never held at once, only one small record per source.
+#[derive(Default)]
+pub struct Sources(BTreeMap<u32, Source>);
+
+impl Sources {
+    pub fn add(&mut self, f: &Seen) {
+        if f.kind != kind::SCAN && f.kind != kind::TOOL {
+            return;
+        }
+        let s = self.0.entry(f.ip4).or_insert_with(|| Source { first: i64::MAX, last: i64::MIN, ..Default::default() });
+        if f.kind == kind::SCAN {
+            // A source's span is that of its scan events alone, so the result does not depend on
+            // the order findings come in (regression: a re-run with nothing new moved a
+            // campaign's start, because a tool attribution seen first had set it).
+            s.first = s.first.min(f.time);
+            s.last = s.last.max(f.end_time);
+            s.packets += f.packets;
+            if let (Some(port), Some(p)) = (f.port, f.proto) {
+                s.ports.insert((p, port));
+            }
+            // The research label and the tool are chosen without regard to order too: the
+            // smallest label; the tool of the most packets, ties to the smaller name.
+            if let Some(l) = f.label {
+                if s.research.as_deref().is_none_or(|cur| l < cur) {
+                    s.research = Some(l.to_string());
+                }
+            }
+        } else if let Some(t) = f.tool {
+            if s.tool.as_ref().is_none_or(|(cur, n)| f.packets > *n || (f.packets == *n && t < cur.as_str())) {
+                s.tool = Some((t.to_string(), f.packets));
+            }
+        }
+    }
+
+    pub fn add_finding(&mut self, f: &Finding) {
+        if let Some(seen) = Seen::of(f) {
+            self.add(&seen);
+        }
+    }
+
+    /// The campaigns among these sources.
+    pub fn campaigns(&self, cfg: &CampaignConfig) -> Vec<Finding> {
+        group(&self.0, cfg)
+    }
+}
+
 fn proto_name(p: u8) -> &'static str {
     match p {
         6 => "tcp",
@@ -64,48 +142,18 @@ pub const METHOD: &str = "sources with the same tool and the identical set of ta
 
 /// Campaigns among the scan events and tool attributions in `findings`.
 pub fn detect<'a>(findings: impl IntoIterator<Item = &'a Finding>, cfg: &CampaignConfig) -> Vec<Finding> {
-    let mut sources: BTreeMap<u32, Source> = BTreeMap::new();
+    let mut sources = Sources::default();
     for f in findings {
-        let Some(ip) = f.ip4 else { continue };
-        match f.kind.as_str() {
-            // A source's span is that of its scan events alone, so the result does not depend on
-            // the order findings come in (regression: a re-run with nothing new moved a
-            // campaign's start, because a tool attribution seen first had set it).
-            kind::SCAN => {
-                let s = sources.entry(ip).or_insert_with(|| Source {
-                    first: i64::MAX,
-                    last: i64::MIN,
-                    ..Default::default()
-                });
-                s.first = s.first.min(f.time);
-                s.last = s.last.max(f.end_time);
-                s.packets += f.packets;
-                if let (Some(port), Some(p)) = (f.port, f.proto) {
-                    s.ports.insert((p, port));
-                }
-                if s.research.is_none() {
-                    s.research.clone_from(&f.label);
-                }
-            }
-            kind::TOOL => {
-                let s = sources.entry(ip).or_insert_with(|| Source {
-                    first: i64::MAX,
-                    last: i64::MIN,
-                    ..Default::default()
-                });
-                if let Some(t) = &f.tool {
-                    if s.tool.as_ref().is_none_or(|(_, n)| f.packets > *n) {
-                        s.tool = Some((t.clone(), f.packets));
-                    }
-                }
-            }
-            _ => {}
-        }
+        sources.add_finding(f);
     }
+    sources.campaigns(cfg)
+}
+
+fn group(sources: &BTreeMap<u32, Source>, cfg: &CampaignConfig) -> Vec<Finding> {
     // (tool, port set) -> sources with that description.
     type Description = (String, Vec<(u8, u16)>);
     let mut groups: BTreeMap<Description, Vec<(u32, &Source)>> = BTreeMap::new();
-    for (ip, s) in &sources {
+    for (ip, s) in sources {
         if s.ports.is_empty() || s.ports.len() > cfg.campaign_max_ports {
             continue;
         }

@@ -181,8 +181,12 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
             report.geo_errors = geo.decode_errors();
             // Campaigns over everything the scope has found so far (and what is still ongoing),
             // replacing the previous view in the same commit.
-            let prior = if incremental { load_findings(lake, &opts.scope, Table::Findings)? } else { Vec::new() };
-            let campaigns = crate::campaigns::detect(prior.iter().chain(&findings).chain(&ongoing), &opts.campaigns);
+            let mut sources =
+                if incremental { campaign_sources(lake, &opts.scope)? } else { crate::campaigns::Sources::default() };
+            for f in findings.iter().chain(&ongoing) {
+                sources.add_finding(f);
+            }
+            let campaigns = sources.campaigns(&opts.campaigns);
             report.campaigns = campaigns.len() as u64;
             tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "campaigns detected");
             // Outputs: findings, ongoing, and the statistics of every day touched by this run.
@@ -567,6 +571,69 @@ fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<
         }
     }
     Ok((saved, st))
+}
+
+/// The columns of `findings` that campaign grouping reads.
+const CAMPAIGN_COLUMNS: [&str; 9] = ["kind", "time", "end_time", "ip4", "port", "proto", "tool", "label", "packets"];
+
+/// The sources of every finding `scope` has written, as campaign grouping describes them. Only
+/// the columns it reads are decoded (not the evidence, ids and enrichment of every finding), and
+/// they are folded per source as they are read: the scope's whole history of findings is never
+/// held at once.
+fn campaign_sources(lake: &Lake, scope: &str) -> Result<crate::campaigns::Sources> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+    let snap = lake.snapshot()?;
+    let _read = lake.lock_shared()?;
+    let mut sources = crate::campaigns::Sources::default();
+    for f in snap.files_of(Table::Findings).filter(|f| f.sensor == scope) {
+        let bad = |reason: String| Error::Read { file: f.path.clone(), reason };
+        let path = lake.root().join(&f.path);
+        let file =
+            File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+        let schema = std::sync::Arc::clone(builder.schema());
+        let idx: Vec<usize> = CAMPAIGN_COLUMNS
+            .iter()
+            .map(|c| schema.index_of(c).map_err(|_| bad(format!("no column {c}"))))
+            .collect::<Result<_>>()?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
+        let reader = builder.with_projection(mask).build().map_err(|e| bad(e.to_string()))?;
+        for b in reader {
+            let b = b.map_err(|e| bad(e.to_string()))?;
+            let col = |n: &str| b.column_by_name(n).ok_or_else(|| bad(format!("no column {n}")));
+            let text = |n: &str| col(n)?.as_string_opt::<i32>().ok_or_else(|| bad(format!("{n}: not text")));
+            macro_rules! prim {
+                ($n:expr, $t:ty) => {
+                    col($n)?.as_primitive_opt::<$t>().ok_or_else(|| bad(format!("{}: wrong type", $n)))?
+                };
+            }
+            let (kinds, tool, label) = (text("kind")?, text("tool")?, text("label")?);
+            let time = prim!("time", TimestampMicrosecondType);
+            let end = prim!("end_time", TimestampMicrosecondType);
+            let ip4 = prim!("ip4", UInt32Type);
+            let port = prim!("port", UInt16Type);
+            let proto = prim!("proto", UInt8Type);
+            let packets = prim!("packets", UInt64Type);
+            for i in 0..b.num_rows() {
+                if ip4.is_null(i) {
+                    continue;
+                }
+                sources.add(&crate::campaigns::Seen {
+                    kind: kinds.value(i),
+                    ip4: ip4.value(i),
+                    time: time.value(i),
+                    end_time: end.value(i),
+                    packets: packets.value(i),
+                    port: port.is_valid(i).then(|| port.value(i)),
+                    proto: proto.is_valid(i).then(|| proto.value(i)),
+                    label: label.is_valid(i).then(|| label.value(i)),
+                    tool: tool.is_valid(i).then(|| tool.value(i)),
+                });
+            }
+        }
+    }
+    Ok(sources)
 }
 
 /// Every row of `table` (`findings` or `ongoing`) written by `scope`, ordered by time and id.
