@@ -18,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use cynex_model::ip::fmt_ip4;
 use serde_json::json;
 
-use crate::finding::{finding_id, kind, Finding};
+use datafusion::arrow::array::{Array, RecordBatch};
+
+use crate::finding::{finding_id, kind, Columns, Core, Finding};
 
 /// Campaign grouping settings. Not part of the detector state: campaigns are recomputed from the
 /// findings on every run, so these may change between runs without a rebuild.
@@ -114,6 +116,25 @@ impl Sources {
                 s.tool = Some((t.to_string(), f.packets));
             }
         }
+    }
+
+    /// Fold the rows of a `findings` batch holding at least [`crate::finding::CORE_COLUMNS`].
+    pub(crate) fn add_batch(&mut self, b: &RecordBatch) -> Result<(), String> {
+        let Core { kind: kinds, time, end_time: end, ip4, port, proto, tool, label, packets } = Columns(b).core()?;
+        for i in (0..b.num_rows()).filter(|&i| ip4.is_valid(i)) {
+            self.add(&Seen {
+                kind: kinds.value(i),
+                ip4: ip4.value(i),
+                time: time.value(i),
+                end_time: end.value(i),
+                packets: packets.value(i),
+                port: port.is_valid(i).then(|| port.value(i)),
+                proto: proto.is_valid(i).then(|| proto.value(i)),
+                label: label.is_valid(i).then(|| label.value(i)),
+                tool: tool.is_valid(i).then(|| tool.value(i)),
+            });
+        }
+        Ok(())
     }
 
     pub fn add_finding(&mut self, f: &Finding) {

@@ -4,8 +4,11 @@ use std::sync::Arc;
 
 use cynex_model::schema::findings_schema;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder,
-    UInt64Builder, UInt8Builder,
+    Array, ArrayRef, AsArray, Float64Builder, PrimitiveArray, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
+};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, Float64Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use datafusion::arrow::error::ArrowError;
 use serde::{Deserialize, Serialize};
@@ -129,32 +132,67 @@ pub fn findings_batch(rows: &[Finding]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(findings_schema(), cols)
 }
 
+/// A `findings`-shaped batch's columns by name and type; a missing or mistyped column is an
+/// error naming it.
+pub(crate) struct Columns<'a>(pub(crate) &'a RecordBatch);
+
+impl<'a> Columns<'a> {
+    fn col(&self, n: &str) -> Result<&'a ArrayRef, String> {
+        self.0.column_by_name(n).ok_or_else(|| format!("no column {n}"))
+    }
+
+    pub(crate) fn text(&self, n: &str) -> Result<&'a StringArray, String> {
+        self.col(n)?.as_string_opt::<i32>().ok_or_else(|| format!("{n}: not text"))
+    }
+
+    pub(crate) fn prim<T: ArrowPrimitiveType>(&self, n: &str) -> Result<&'a PrimitiveArray<T>, String> {
+        self.col(n)?.as_primitive_opt::<T>().ok_or_else(|| format!("{n}: wrong type"))
+    }
+}
+
+/// The columns that say what a finding is, when and of which address: [`CORE_COLUMNS`].
+pub(crate) struct Core<'a> {
+    pub(crate) kind: &'a StringArray,
+    pub(crate) time: &'a PrimitiveArray<TimestampMicrosecondType>,
+    pub(crate) end_time: &'a PrimitiveArray<TimestampMicrosecondType>,
+    pub(crate) ip4: &'a PrimitiveArray<UInt32Type>,
+    pub(crate) port: &'a PrimitiveArray<UInt16Type>,
+    pub(crate) proto: &'a PrimitiveArray<UInt8Type>,
+    pub(crate) tool: &'a StringArray,
+    pub(crate) label: &'a StringArray,
+    pub(crate) packets: &'a PrimitiveArray<UInt64Type>,
+}
+
+/// The names of [`Core`]'s columns.
+pub(crate) const CORE_COLUMNS: [&str; 9] =
+    ["kind", "time", "end_time", "ip4", "port", "proto", "tool", "label", "packets"];
+
+impl<'a> Columns<'a> {
+    pub(crate) fn core(&self) -> Result<Core<'a>, String> {
+        Ok(Core {
+            kind: self.text("kind")?,
+            time: self.prim("time")?,
+            end_time: self.prim("end_time")?,
+            ip4: self.prim("ip4")?,
+            port: self.prim("port")?,
+            proto: self.prim("proto")?,
+            tool: self.text("tool")?,
+            label: self.text("label")?,
+            packets: self.prim("packets")?,
+        })
+    }
+}
+
 /// Rows of a `findings`/`ongoing` batch back as [`Finding`]s.
 pub fn findings_from_batch(b: &RecordBatch) -> Result<Vec<Finding>, String> {
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::{
-        Float64Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
-    };
-    let col = |n: &str| b.column_by_name(n).ok_or_else(|| format!("no column {n}"));
-    let s = |n: &str| -> Result<_, String> { col(n)?.as_string_opt::<i32>().ok_or_else(|| format!("{n}: not text")) };
-    macro_rules! prim {
-        ($n:expr, $t:ty) => {
-            col($n)?.as_primitive_opt::<$t>().ok_or_else(|| format!("{}: wrong type", $n))?
-        };
-    }
-    let (id, kind_c, traffic, tool, label, ev) =
-        (s("id")?, s("kind")?, s("traffic")?, s("tool")?, s("label")?, s("evidence")?);
-    let time = prim!("time", TimestampMicrosecondType);
-    let end = prim!("end_time", TimestampMicrosecondType);
-    let ip4 = prim!("ip4", UInt32Type);
-    let port = prim!("port", UInt16Type);
-    let proto = prim!("proto", UInt8Type);
-    let packets = prim!("packets", UInt64Type);
-    let uniques = prim!("uniques", UInt64Type);
-    let u24 = prim!("unique_24s", UInt64Type);
-    let rate = prim!("rate", Float64Type);
-    let score = prim!("score", Float64Type);
-    let txt = |a: &datafusion::arrow::array::StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
+    let c = Columns(b);
+    let Core { kind: kind_c, time, end_time: end, ip4, port, proto, tool, label, packets } = c.core()?;
+    let (id, traffic, ev) = (c.text("id")?, c.text("traffic")?, c.text("evidence")?);
+    let uniques = c.prim::<UInt64Type>("uniques")?;
+    let u24 = c.prim::<UInt64Type>("unique_24s")?;
+    let rate = c.prim::<Float64Type>("rate")?;
+    let score = c.prim::<Float64Type>("score")?;
+    let txt = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_string());
     // Enrichment columns came later: files written before them read as null.
     let country = b.column_by_name("country").and_then(|c| c.as_string_opt::<i32>());
     let as_org = b.column_by_name("as_org").and_then(|c| c.as_string_opt::<i32>());

@@ -19,7 +19,7 @@ use std::time::Instant;
 use cynex_lake::{FileEntry, Lake, SourceProgress, WriterOptions};
 use cynex_model::Table;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use datafusion::parquet::arrow::ProjectionMask;
 
 use crate::engine::{Cursor, Engine, Keyed, State, Tally, COLUMNS};
@@ -454,15 +454,49 @@ fn merge_group(root: &Path, group: &[FileEntry], engine: &mut Engine) -> Result<
 
 fn read_one(path: &Path, send: &mut dyn FnMut(RecordBatch) -> bool) -> Result<(), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-    let schema = std::sync::Arc::clone(builder.schema());
-    let idx: Vec<usize> =
-        COLUMNS.iter().map(|c| schema.index_of(c).map_err(|_| format!("no column {c}"))).collect::<Result<_, _>>()?;
-    let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-    let reader = builder.with_projection(mask).with_batch_size(32_768).build().map_err(|e| e.to_string())?;
-    for b in reader {
+    for b in parquet_reader(file, Some(&COLUMNS), 32_768)? {
         if !send(b.map_err(|e| e.to_string())?) {
             return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A reader of `columns` of a Parquet file (all of them with `None`), `batch` rows at a time;
+/// a column the file lacks is an error naming it.
+fn parquet_reader(file: File, columns: Option<&[&str]>, batch: usize) -> Result<ParquetRecordBatchReader, String> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
+    let builder = match columns {
+        Some(columns) => {
+            let schema = std::sync::Arc::clone(builder.schema());
+            let idx: Vec<usize> = columns
+                .iter()
+                .map(|c| schema.index_of(c).map_err(|_| format!("no column {c}")))
+                .collect::<Result<_, _>>()?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    builder.with_batch_size(batch).build().map_err(|e| e.to_string())
+}
+
+/// Pass every batch of `files` (their `columns`, or all) to `each`, in file order. An error
+/// (the file's or one `each` returns) names the file.
+fn each_batch<'a>(
+    lake: &Lake,
+    files: impl Iterator<Item = &'a FileEntry>,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(&RecordBatch) -> Result<(), String>,
+) -> Result<()> {
+    for f in files {
+        let bad = |reason: String| Error::Read { file: f.path.clone(), reason };
+        let path = lake.root().join(&f.path);
+        let file =
+            File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
+        // The reader's own batch size (1,024 rows): findings are few and wide.
+        for b in parquet_reader(file, columns, 1_024).map_err(bad)? {
+            each(&b.map_err(|e| bad(e.to_string()))?).map_err(bad)?;
         }
     }
     Ok(())
@@ -573,66 +607,16 @@ fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<
     Ok((saved, st))
 }
 
-/// The columns of `findings` that campaign grouping reads.
-const CAMPAIGN_COLUMNS: [&str; 9] = ["kind", "time", "end_time", "ip4", "port", "proto", "tool", "label", "packets"];
-
 /// The sources of every finding `scope` has written, as campaign grouping describes them. Only
 /// the columns it reads are decoded (not the evidence, ids and enrichment of every finding), and
 /// they are folded per source as they are read: the scope's whole history of findings is never
 /// held at once.
 fn campaign_sources(lake: &Lake, scope: &str) -> Result<crate::campaigns::Sources> {
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::{TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
     let snap = lake.snapshot()?;
     let _read = lake.lock_shared()?;
     let mut sources = crate::campaigns::Sources::default();
-    for f in snap.files_of(Table::Findings).filter(|f| f.sensor == scope) {
-        let bad = |reason: String| Error::Read { file: f.path.clone(), reason };
-        let path = lake.root().join(&f.path);
-        let file =
-            File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
-        let schema = std::sync::Arc::clone(builder.schema());
-        let idx: Vec<usize> = CAMPAIGN_COLUMNS
-            .iter()
-            .map(|c| schema.index_of(c).map_err(|_| bad(format!("no column {c}"))))
-            .collect::<Result<_>>()?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), idx);
-        let reader = builder.with_projection(mask).build().map_err(|e| bad(e.to_string()))?;
-        for b in reader {
-            let b = b.map_err(|e| bad(e.to_string()))?;
-            let col = |n: &str| b.column_by_name(n).ok_or_else(|| bad(format!("no column {n}")));
-            let text = |n: &str| col(n)?.as_string_opt::<i32>().ok_or_else(|| bad(format!("{n}: not text")));
-            macro_rules! prim {
-                ($n:expr, $t:ty) => {
-                    col($n)?.as_primitive_opt::<$t>().ok_or_else(|| bad(format!("{}: wrong type", $n)))?
-                };
-            }
-            let (kinds, tool, label) = (text("kind")?, text("tool")?, text("label")?);
-            let time = prim!("time", TimestampMicrosecondType);
-            let end = prim!("end_time", TimestampMicrosecondType);
-            let ip4 = prim!("ip4", UInt32Type);
-            let port = prim!("port", UInt16Type);
-            let proto = prim!("proto", UInt8Type);
-            let packets = prim!("packets", UInt64Type);
-            for i in 0..b.num_rows() {
-                if ip4.is_null(i) {
-                    continue;
-                }
-                sources.add(&crate::campaigns::Seen {
-                    kind: kinds.value(i),
-                    ip4: ip4.value(i),
-                    time: time.value(i),
-                    end_time: end.value(i),
-                    packets: packets.value(i),
-                    port: port.is_valid(i).then(|| port.value(i)),
-                    proto: proto.is_valid(i).then(|| proto.value(i)),
-                    label: label.is_valid(i).then(|| label.value(i)),
-                    tool: tool.is_valid(i).then(|| tool.value(i)),
-                });
-            }
-        }
-    }
+    let files = snap.files_of(Table::Findings).filter(|f| f.sensor == scope);
+    each_batch(lake, files, Some(&crate::finding::CORE_COLUMNS), |b| sources.add_batch(b))?;
     Ok(sources)
 }
 
@@ -660,21 +644,10 @@ pub fn load_findings_after(lake: &Lake, scope: &str, table: Table, after: Option
     let mut out = Vec::new();
     let files =
         snap.files_of(table).filter(|f| f.sensor == scope && added.as_ref().is_none_or(|a| a.contains(&f.path)));
-    for f in files {
-        let path = lake.root().join(&f.path);
-        let file =
-            File::open(&path).map_err(|e| Error::Io { context: format!("opening {}", path.display()), source: e })?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| Error::Read { file: f.path.clone(), reason: e.to_string() })?;
-        for b in reader {
-            let b = b.map_err(|e| Error::Read { file: f.path.clone(), reason: e.to_string() })?;
-            out.extend(
-                crate::finding::findings_from_batch(&b)
-                    .map_err(|reason| Error::Read { file: f.path.clone(), reason })?,
-            );
-        }
-    }
+    each_batch(lake, files, None, |b| {
+        out.extend(crate::finding::findings_from_batch(b)?);
+        Ok(())
+    })?;
     out.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     Ok((out, snap.seq))
 }
