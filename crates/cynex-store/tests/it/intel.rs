@@ -129,6 +129,19 @@ async fn versions_paging_refs_and_ownership_on_both_engines() {
         let v2 = obj(id, "2026-11-02T00:00:00.000Z", Tlp::Green, &acme_id, None);
         let v3 = obj(id, "2026-11-03T00:00:00.000Z", Tlp::AmberStrict, &acme_id, None);
         s.add_objects(&w.coll, &[v1.clone(), v3, v2.clone()]).await.unwrap();
+        // The publisher's lookup: the newest version (added before an older one here) of each
+        // id asked for, whoever may see it; ids never stored are absent; none asked, none found.
+        let other = "indicator--00000000-0000-4000-8000-000000000001";
+        let unknown = "indicator--99999999-9999-4999-8999-999999999999";
+        let asked = [id.to_string(), other.to_string(), unknown.to_string()];
+        let latest = s.latest_versions(&w.coll, &asked).await.unwrap();
+        assert_eq!(latest.len(), 2, "{}", t.name);
+        assert_eq!(latest[id].meta.version, "2026-11-03T00:00:00.000Z", "{}", t.name);
+        assert_eq!(latest[id].meta.tlp, Tlp::AmberStrict, "{}", t.name);
+        assert!(latest[id].body.contains("2026-11-03"), "{}", t.name);
+        assert_eq!(latest[other].meta.version, "2026-11-01T00:00:00Z", "{}", t.name);
+        assert!(s.latest_versions(&w.coll, &[]).await.unwrap().is_empty(), "{}", t.name);
+        assert!(s.latest_versions("no-such-collection", &asked).await.unwrap().is_empty(), "{}", t.name);
         let one = |versions: VersionFilter| ObjectQuery {
             collection_id: w.coll.clone(),
             ids: vec![id.into()],
