@@ -480,7 +480,7 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
                 ),
                 "report_types": ["threat-report"], "published": format_ms(day + DAY_US - 1000),
                 "object_refs": [nexus_id], "object_marking_refs": [tlp::marking_id(Tlp::Clear)],
-                "x_cynex_statistics": rounded(serde_json::to_value(c).unwrap_or(Value::Null)),
+                "x_cynex_statistics": stix_value(serde_json::to_value(c).unwrap_or(Value::Null)),
             }));
         }
     }
@@ -558,15 +558,22 @@ async fn submit_versions(hub: &Hub, b: Batch, chunk: usize, rep: &mut PublishRep
     Ok(())
 }
 
-/// Floats to 6 decimals: what is published must read back as the same number, and serde_json
-/// parses numbers of up to 15 significant digits exactly (Clinger's fast path), not all 17.
-fn rounded(v: Value) -> Value {
+/// A value made into STIX custom-property content: floats to 6 decimals (what is published must
+/// read back as the same number, and serde_json parses numbers of up to 15 significant digits
+/// exactly (Clinger's fast path), not all 17), and properties holding an empty list left out
+/// (STIX 2.1 forbids empty lists; a day without attributed tools has no `tools`).
+fn stix_value(v: Value) -> Value {
     match v {
         Value::Number(n) if n.is_f64() => {
             json!((n.as_f64().unwrap_or(0.0) * 1e6).round() / 1e6)
         }
-        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(stix_value).collect()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k, stix_value(v)))
+                .filter(|(_, v)| !matches!(v, Value::Array(a) if a.is_empty()))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -580,3 +587,29 @@ fn content(v: &Value) -> String {
     canonical(&v)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stix_values_round_floats_and_leave_out_empty_lists() {
+        let v = stix_value(json!({
+            "packets": 10, "share": 0.123_456_789_012_345_67, "tools": [],
+            "top_ports": [{"port": 23, "share": 0.5, "notes": []}], "nested": {"empty": [], "kept": [1]},
+        }));
+        assert_eq!(
+            v,
+            json!({
+                "packets": 10, "share": 0.123_457,
+                "top_ports": [{"port": 23, "share": 0.5}], "nested": {"kept": [1]},
+            })
+        );
+        let problems = crate::stix::validate(&json!({
+            "type": "report", "spec_version": "2.1", "id": "report--bc55e938-9183-5026-b4f2-591d00ded9b6",
+            "created": "2026-11-01T00:00:00.000Z", "modified": "2026-11-01T00:00:00.000Z", "name": "day",
+            "published": "2026-11-01T23:59:59.000Z", "object_refs": ["identity--bc55e938-9183-5026-b4f2-591d00ded9b6"],
+            "x_cynex_statistics": stix_value(json!({"tools": [], "packets": 1})),
+        }));
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}

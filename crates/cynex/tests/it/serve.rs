@@ -170,7 +170,7 @@ pub(crate) fn hub_world(d: &Path) -> (Vec<(String, String)>, String, String) {
         ));
     }
     let out = ok(&cynex(d, &["intel", "publish"]));
-    assert!(out.contains("member hosts") && !out.contains(" 0 objects added"), "{out}");
+    assert!(out.contains("member hosts") && !out.contains(" 0 objects added") && out.contains(" 0 refused"), "{out}");
     (users, scanner, victim)
 }
 
