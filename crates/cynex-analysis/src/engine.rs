@@ -1239,6 +1239,30 @@ impl Engine {
             + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
     }
 
+    /// Log what the state holds, by table (entries and approximate bytes), at debug level.
+    pub fn log_state_sizes(&self) {
+        let st = &self.st;
+        let sh = &st.shards.0;
+        let count = |f: fn(&Shard) -> usize| sh.iter().map(f).sum::<usize>();
+        tracing::debug!(
+            scans = count(|s| s.scans.len()),
+            scans_mb = count(|s| table_bytes(&s.scans)
+                + s.scans.values().map(|e| e.dsts.heap_bytes() + e.nets.heap_bytes()).sum::<usize>())
+                >> 20,
+            sources = count(|s| s.sources.len()),
+            sources_mb =
+                count(|s| table_bytes(&s.sources) + s.sources.values().map(|e| e.heap_bytes()).sum::<usize>()) >> 20,
+            victims = count(|s| s.victims.len()),
+            port_hours = st.port_hours.len(),
+            port_hours_mb = (table_bytes(&st.port_hours)
+                + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>())
+                >> 20,
+            bins = st.bins.len(),
+            series = st.series.len(),
+            "analysis state by table"
+        );
+    }
+
     /// Past the memory limit, close the least recently active scan events and sources (their
     /// findings are kept) until the state is back under 80% of it. Called with the shards here.
     fn bound_memory(&mut self) {

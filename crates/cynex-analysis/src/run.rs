@@ -154,6 +154,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "packets read");
     let mut ongoing = engine.finish(flush);
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "engine finished");
+    engine.log_state_sizes();
     let mut findings = engine.take_findings();
     let sealed = std::mem::take(&mut engine.sealed);
     let touched = std::mem::take(&mut engine.touched_days);
