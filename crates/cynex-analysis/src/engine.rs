@@ -7,10 +7,10 @@
 //! each file's minimum time, files sorted by it). Rows of one key that arrive out of order are
 //! merged into the open event rather than lost.
 //!
-//! Layout: the statistics (5-minute bins, port-hours, counts) are counted in a [`Tally`] per
+//! Layout: the statistics (5-minute bins, port-hours, counts) are counted in a `Tally` per
 //! stream of rows (the runner's reader threads keep one per file) and merged into the state later;
 //! the keyed detectors (scan events and sources by source address, backscatter by
-//! victim) live in [`SHARDS`] shards, and a row is buffered in its key's shard until the buffer
+//! victim) live in `SHARDS` shards, and a row is buffered in its key's shard until the buffer
 //! fills or the watermark moves. The shards then apply their rows on all cores, each shard's
 //! maps staying in cache while its rows are applied.
 

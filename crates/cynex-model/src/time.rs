@@ -2,7 +2,7 @@
 //! date and hour. Civil-date arithmetic is done here without a calendar crate.
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// `civil_from_days`, http://howardhinnant.github.io/date_algorithms.html).
+/// `civil_from_days`, <http://howardhinnant.github.io/date_algorithms.html>).
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);

@@ -179,7 +179,7 @@ pub fn router(st: AppState) -> Router {
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serve on the configured address until `shutdown` resolves; requests in flight then get
-/// [`SHUTDOWN_GRACE`] to finish.
+/// `SHUTDOWN_GRACE` (5 s) to finish.
 pub async fn serve(st: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
     let cfg = Arc::clone(&st.config);
     let tcp = tokio::net::TcpListener::bind(cfg.listen)

@@ -8,7 +8,7 @@
 
 use cynex_model::packet::{proto, tags, PacketRecord, TcpOptsSig};
 
-/// LINKTYPE_* values handled (https://www.tcpdump.org/linktypes.html).
+/// LINKTYPE_* values handled (<https://www.tcpdump.org/linktypes.html>).
 pub mod linktype {
     pub const NULL: u16 = 0;
     pub const ETHERNET: u16 = 1;

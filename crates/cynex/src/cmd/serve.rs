@@ -20,6 +20,8 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// The URL clients reach the service at (TAXII discovery links), e.g. https://hub.example:8443.
+    // The text is also `--help`'s, where a bare URL reads better than a Markdown link.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long)]
     pub public_url: Option<String>,
     /// Serve only: no watch folder, analysis, publishing, alert delivery or feeds.
