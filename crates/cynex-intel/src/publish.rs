@@ -362,7 +362,18 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
     }
 
     // Campaigns: the same (tool, ports) description as the campaign detector, members being the
-    // published sources that started inside the campaign's span.
+    // published sources that started inside the campaign's span. Each published source's
+    // description is made once, and the sources are ordered by first activity, so a campaign
+    // looks only at those that started inside its span (not every source for every campaign).
+    let mut by_first: Vec<(i64, u32, Option<&str>, BTreeSet<String>)> = srcs
+        .iter()
+        .filter(|(ip, _)| indicator_of.contains_key(ip))
+        .map(|(ip, s)| {
+            let ports = s.ports.iter().map(|(p, port)| format!("{port}/{}", proto_name(*p))).collect();
+            (s.first, *ip, s.tool.as_ref().map(|(t, _)| t.as_str()), ports)
+        })
+        .collect();
+    by_first.sort_unstable_by_key(|(first, ip, ..)| (*first, *ip));
     for c in &campaigns {
         let ports: BTreeSet<String> = c
             .evidence
@@ -371,18 +382,14 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default();
         let ctool = c.tool.clone();
-        let members_of: Vec<u32> = srcs
+        let start = by_first.partition_point(|(first, ..)| *first < c.time);
+        let mut members_of: Vec<u32> = by_first[start..]
             .iter()
-            .filter(|(ip, s)| {
-                indicator_of.contains_key(ip)
-                    && s.first >= c.time
-                    && s.first <= c.end_time
-                    && s.tool.as_ref().map(|(t, _)| t.clone()) == ctool
-                    && s.ports.iter().map(|(p, port)| format!("{port}/{}", proto_name(*p))).collect::<BTreeSet<_>>()
-                        == ports
-            })
-            .map(|(ip, _)| *ip)
+            .take_while(|(first, ..)| *first <= c.end_time)
+            .filter(|(_, _, tool, p)| *tool == ctool.as_deref() && *p == ports)
+            .map(|(_, ip, ..)| *ip)
             .collect();
+        members_of.sort_unstable();
         if members_of.is_empty() {
             continue;
         }

@@ -171,6 +171,27 @@ pub(crate) fn hub_world(d: &Path) -> (Vec<(String, String)>, String, String) {
     }
     let out = ok(&cynex(d, &["intel", "publish"]));
     assert!(out.contains("member hosts") && !out.contains(" 0 objects added") && out.contains(" 0 refused"), "{out}");
+    // Campaigns are published with their member sources (one without published members is not):
+    // the day's campaigns (the planted surge wave at least) are found among the scanners.
+    let published: u64 = out.split(", ").find_map(|p| p.strip_suffix(" campaigns")).unwrap().parse().unwrap();
+    let detected = query_json(d, "SELECT count(*) AS n FROM campaigns")[0]["n"].as_u64().unwrap();
+    assert!(published >= 1 && published <= detected, "{published} of {detected} campaigns published: {out}");
+    // Each published campaign indicates exactly its own published sources: at most the sources
+    // it was detected with (those in a member's space are not published as indicators).
+    let script = "import json,sqlite3,sys\n\
+        rows=[json.loads(b) for (b,) in sqlite3.connect(sys.argv[1]).execute('SELECT body FROM stix_objects')]\n\
+        camps={o['id']:o for o in rows if o['type']=='campaign'}\n\
+        n={c:0 for c in camps}\n\
+        for o in rows:\n\
+        \x20 if o['type']=='relationship' and o['relationship_type']=='indicates' and o['target_ref'] in camps: n[o['target_ref']]+=1\n\
+        print(json.dumps([[camps[c]['x_cynex_sources'],n[c]] for c in camps]))";
+    let o = python().arg("-c").arg(script).arg(d.join("cynex.db")).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let counts: Vec<(u64, u64)> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(counts.len() as u64, published, "{counts:?}");
+    assert!(counts.iter().all(|&(sources, members)| members >= 1 && members <= sources), "{counts:?}");
+    let (sources, members) = counts.iter().fold((0, 0), |(s, m), &(a, b)| (s + a, m + b));
+    assert!(members + 2 >= sources, "{members} of {sources} campaign sources published: {counts:?}");
     (users, scanner, victim)
 }
 
