@@ -422,6 +422,13 @@ pub struct State {
     pub evicted: u64,
 }
 
+impl State {
+    /// Bytes of the port-hour table with the source sets it holds.
+    fn port_hours_bytes(&self) -> usize {
+        table_bytes(&self.port_hours) + self.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
+    }
+}
+
 fn scan_key(src: u32, port: u16, t: Traffic) -> u64 {
     (src as u64) << 32 | (port as u64) << 8 | t as u64
 }
@@ -1023,13 +1030,21 @@ impl Shard {
     }
 
     fn heap_bytes(&self) -> usize {
-        table_bytes(&self.scans)
-            + self.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
-            + table_bytes(&self.sources)
-            + self.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
+        self.scans_bytes()
+            + self.sources_bytes()
             + table_bytes(&self.victims)
             + self.victims.values().map(|v| v.attackers16.heap_bytes() + v.ports.capacity() * 2).sum::<usize>()
             + self.rows.capacity() * size_of::<Keyed>()
+    }
+
+    /// Bytes of the scan-event table with the sets its events hold.
+    fn scans_bytes(&self) -> usize {
+        table_bytes(&self.scans) + self.scans.values().map(|s| s.dsts.heap_bytes() + s.nets.heap_bytes()).sum::<usize>()
+    }
+
+    /// Bytes of the source table with what its sources hold.
+    fn sources_bytes(&self) -> usize {
+        table_bytes(&self.sources) + self.sources.values().map(|s| s.heap_bytes()).sum::<usize>()
     }
 }
 
@@ -1234,8 +1249,7 @@ impl Engine {
     pub fn state_bytes(&self) -> usize {
         let st = &self.st;
         st.shards.0.iter().map(Shard::heap_bytes).sum::<usize>()
-            + table_bytes(&st.port_hours)
-            + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
+            + st.port_hours_bytes()
             + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
     }
 
@@ -1246,17 +1260,12 @@ impl Engine {
         let count = |f: fn(&Shard) -> usize| sh.iter().map(f).sum::<usize>();
         tracing::debug!(
             scans = count(|s| s.scans.len()),
-            scans_mb = count(|s| table_bytes(&s.scans)
-                + s.scans.values().map(|e| e.dsts.heap_bytes() + e.nets.heap_bytes()).sum::<usize>())
-                >> 20,
+            scans_mb = count(Shard::scans_bytes) >> 20,
             sources = count(|s| s.sources.len()),
-            sources_mb =
-                count(|s| table_bytes(&s.sources) + s.sources.values().map(|e| e.heap_bytes()).sum::<usize>()) >> 20,
+            sources_mb = count(Shard::sources_bytes) >> 20,
             victims = count(|s| s.victims.len()),
             port_hours = st.port_hours.len(),
-            port_hours_mb = (table_bytes(&st.port_hours)
-                + st.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>())
-                >> 20,
+            port_hours_mb = st.port_hours_bytes() >> 20,
             bins = st.bins.len(),
             series = st.series.len(),
             "analysis state by table"
