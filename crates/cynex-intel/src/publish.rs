@@ -381,12 +381,12 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default();
-        let ctool = c.tool.clone();
+        let ctool = c.tool.as_deref();
         let start = by_first.partition_point(|(first, ..)| *first < c.time);
         let mut members_of: Vec<u32> = by_first[start..]
             .iter()
             .take_while(|(first, ..)| *first <= c.end_time)
-            .filter(|(_, _, tool, p)| *tool == ctool.as_deref() && *p == ports)
+            .filter(|(_, _, tool, p)| *tool == ctool && *p == ports)
             .map(|(_, ip, ..)| *ip)
             .collect();
         members_of.sort_unstable();
@@ -394,7 +394,7 @@ pub async fn publish(hub: &Hub, lake: &Lake, opts: &PublishOptions) -> Result<Pu
             continue;
         }
         rep.campaigns += 1;
-        let tool_name = ctool.as_deref().unwrap_or("unattributed");
+        let tool_name = ctool.unwrap_or("unattributed");
         let port_list = ports.iter().cloned().collect::<Vec<_>>().join(", ");
         let name = format!("Darknet scanning campaign: {tool_name} on {port_list} from {}", format_ms(c.time));
         let camp_id = cynex_id("campaign", &c.id);

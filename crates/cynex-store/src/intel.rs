@@ -696,10 +696,10 @@ impl Store {
     /// One statement per call, so callers pass ids in chunks (a few hundred: both engines bound
     /// the parameters of a statement).
     pub async fn latest_versions(&self, collection_id: &str, ids: &[String]) -> Result<HashMap<String, StoredObject>> {
-        let mut out: HashMap<String, (i64, StoredObject)> = HashMap::with_capacity(ids.len());
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
+        let mut out: HashMap<String, (i64, StoredObject)> = HashMap::with_capacity(ids.len());
         let mut s = Sql::default();
         s.text(&format!("SELECT {META_COLS}, o.version_us, o.body FROM stix_objects o WHERE o.collection_id = "))
             .arg_text(Some(collection_id))
