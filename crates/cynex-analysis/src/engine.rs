@@ -330,7 +330,33 @@ impl<K: Serialize, V: Serialize> Serialize for Union<'_, K, V> {
     }
 }
 
+/// A run of shards as a state file's section: the capacity of each shard's tables (scan events,
+/// sources, victims), then the three maps the shards split. The next run starts each table at the
+/// capacity it reached, instead of growing it again from the entries left: at a telescope's rate
+/// the scan events open within one timeout are about three times those left at the end, and each
+/// doubling of a table copies it into freshly zeroed pages.
+pub(crate) struct Section<'a>(&'a [Shard]);
+
+impl Serialize for Section<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let cap = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let caps: Vec<[u32; 3]> = self
+            .0
+            .iter()
+            .map(|sh| [cap(sh.scans.capacity()), cap(sh.sources.capacity()), cap(sh.victims.capacity())])
+            .collect();
+        let mut t = s.serialize_tuple(4)?;
+        t.serialize_element(&caps)?;
+        t.serialize_element(&Union(self.0, |sh| &sh.scans))?;
+        t.serialize_element(&Union(self.0, |sh| &sh.sources))?;
+        t.serialize_element(&Union(self.0, |sh| &sh.victims))?;
+        t.end()
+    }
+}
+
 impl Serialize for Shards {
+    /// As the three maps the shards split (the layout of state files from before the split).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let mut t = s.serialize_tuple(3)?;
@@ -341,60 +367,143 @@ impl Serialize for Shards {
     }
 }
 
-/// One map read straight into per-shard maps.
-struct Spread<K, V>(Vec<Map<K, V>>);
+impl Shards {
+    /// The shards in `n` sections of consecutive shards (`n` divides [`SHARDS`]).
+    pub(crate) fn sections(&self, n: usize) -> impl Iterator<Item = Section<'_>> {
+        self.0.chunks(SHARDS / n).map(Section)
+    }
 
-impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Spread<K, V> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V_<K, V>(std::marker::PhantomData<(K, V)>);
-        impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for V_<K, V> {
-            type Value = Spread<K, V>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map")
+    /// Shards read back as the `n` sections of [`Shards::sections`], in order.
+    pub(crate) fn from_sections(sections: Vec<Vec<Shard>>) -> Shards {
+        Shards(sections.into_iter().flatten().collect())
+    }
+}
+
+/// Reads one map straight into the per-shard maps of shards `lo..hi`; a key of another shard is
+/// an error (a section of a state file holds the keys of its shards only).
+struct Spread<'a, K, V> {
+    lo: usize,
+    hi: usize,
+    /// Per shard, the capacity its table had when written (empty: not known).
+    caps: &'a [usize],
+    kv: std::marker::PhantomData<(K, V)>,
+}
+
+impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Spread<'_, K, V> {
+    type Value = Vec<Map<K, V>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, K: ShardKey + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Spread<'_, K, V> {
+    type Value = Vec<Map<K, V>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a map of the keys of shards {}..{}", self.lo, self.hi)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        // Keys spread evenly over the shards: each map sized for its share up front, not grown by
+        // rehashing; or, up to four times that share, for the capacity it had when written.
+        let n = self.hi - self.lo;
+        let per = a.size_hint().map_or(0, |k| k / n + k / n / 8);
+        let mut maps: Vec<Map<K, V>> = (0..n)
+            .map(|i| {
+                let cap = self.caps.get(i).map_or(per, |c| (*c).min(4 * per).max(per));
+                Map::with_capacity_and_hasher(cap, Default::default())
+            })
+            .collect();
+        while let Some((k, v)) = a.next_entry::<K, V>()? {
+            let i = shard_of(k.addr());
+            if !(self.lo..self.hi).contains(&i) {
+                return Err(serde::de::Error::custom(format!(
+                    "a key of shard {i} in the section of shards {}..{}",
+                    self.lo, self.hi
+                )));
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                // Keys spread evenly over the shards: each map sized for its share up front, not
-                // grown by rehashing.
-                let per = a.size_hint().map_or(0, |n| n / SHARDS + n / SHARDS / 8);
-                let mut maps: Vec<Map<K, V>> =
-                    (0..SHARDS).map(|_| Map::with_capacity_and_hasher(per, Default::default())).collect();
-                while let Some((k, v)) = a.next_entry::<K, V>()? {
-                    maps[shard_of(k.addr())].insert(k, v);
-                }
-                Ok(Spread(maps))
-            }
+            maps[i - self.lo].insert(k, v);
         }
-        d.deserialize_map(V_(std::marker::PhantomData))
+        Ok(maps)
+    }
+}
+
+/// Reads shards `lo..hi`: a state file's [`Section`] or, without `sized`, the three maps of
+/// [`Shards`]' own layout.
+#[derive(Clone, Copy)]
+pub(crate) struct ShardsSeed {
+    lo: usize,
+    hi: usize,
+    sized: bool,
+}
+
+impl ShardsSeed {
+    /// The seed of section `i` of `n` (see [`Shards::sections`]).
+    pub(crate) fn section(i: usize, n: usize) -> ShardsSeed {
+        let per = SHARDS / n;
+        ShardsSeed { lo: i * per, hi: (i + 1) * per, sized: true }
+    }
+
+    fn spread<K, V>(self, caps: &[usize]) -> Spread<'_, K, V> {
+        Spread { lo: self.lo, hi: self.hi, caps, kv: std::marker::PhantomData }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ShardsSeed {
+    type Value = Vec<Shard>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_tuple(if self.sized { 4 } else { 3 }, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ShardsSeed {
+    type Value = Vec<Shard>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(if self.sized { "table capacities and three maps" } else { "three maps" })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<Shard>, A::Error> {
+        use serde::de::Error;
+        let caps: Vec<[u32; 3]> = if self.sized {
+            let caps: Vec<[u32; 3]> = a.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+            if caps.len() != self.hi - self.lo {
+                return Err(A::Error::custom(format!(
+                    "{} table capacities for {} shards",
+                    caps.len(),
+                    self.hi - self.lo
+                )));
+            }
+            caps
+        } else {
+            Vec::new()
+        };
+        let table = |t: usize| caps.iter().map(|c| c[t] as usize).collect::<Vec<usize>>();
+        let at = self.sized as usize;
+        let scans = a
+            .next_element_seed(self.spread::<u64, ScanState>(&table(0)))?
+            .ok_or_else(|| A::Error::invalid_length(at, &self))?;
+        let sources = a
+            .next_element_seed(self.spread::<u32, SourceState>(&table(1)))?
+            .ok_or_else(|| A::Error::invalid_length(at + 1, &self))?;
+        let victims = a
+            .next_element_seed(self.spread::<u32, VictimState>(&table(2)))?
+            .ok_or_else(|| A::Error::invalid_length(at + 2, &self))?;
+        Ok(scans
+            .into_iter()
+            .zip(sources)
+            .zip(victims)
+            .map(|((scans, sources), victims)| Shard { scans, sources, victims, ..Default::default() })
+            .collect())
     }
 }
 
 impl<'de> Deserialize<'de> for Shards {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V_;
-        impl<'de> serde::de::Visitor<'de> for V_ {
-            type Value = Shards;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("three maps")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Shards, A::Error> {
-                use serde::de::Error;
-                let scans: Spread<u64, ScanState> =
-                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
-                let sources: Spread<u32, SourceState> =
-                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?;
-                let victims: Spread<u32, VictimState> =
-                    a.next_element()?.ok_or_else(|| A::Error::invalid_length(2, &self))?;
-                let shards = scans
-                    .0
-                    .into_iter()
-                    .zip(sources.0)
-                    .zip(victims.0)
-                    .map(|((scans, sources), victims)| Shard { scans, sources, victims, ..Default::default() })
-                    .collect();
-                Ok(Shards(shards))
-            }
-        }
-        d.deserialize_tuple(3, V_)
+        use serde::de::DeserializeSeed;
+        ShardsSeed { lo: 0, hi: SHARDS, sized: false }.deserialize(d).map(Shards)
     }
 }
 
@@ -426,6 +535,29 @@ impl State {
     /// Bytes of the port-hour table with the source sets it holds.
     fn port_hours_bytes(&self) -> usize {
         table_bytes(&self.port_hours) + self.port_hours.values().map(|p| p.sources.heap_bytes()).sum::<usize>()
+    }
+
+    /// The keyed state, taken out (the state keeps empty shards): a state file writes it in
+    /// sections beside the rest.
+    pub(crate) fn take_shards(&mut self) -> Shards {
+        std::mem::take(&mut self.shards)
+    }
+
+    pub(crate) fn set_shards(&mut self, shards: Shards) {
+        self.shards = shards;
+    }
+
+    /// Every keyed entry with its shard, serialised, sorted: equal for equal keyed state.
+    #[cfg(test)]
+    pub(crate) fn keyed_entries(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for (i, sh) in self.shards.0.iter().enumerate() {
+            out.extend(sh.scans.iter().map(|e| postcard::to_allocvec(&(i, 0, e)).unwrap()));
+            out.extend(sh.sources.iter().map(|e| postcard::to_allocvec(&(i, 1, e)).unwrap()));
+            out.extend(sh.victims.iter().map(|e| postcard::to_allocvec(&(i, 2, e)).unwrap()));
+        }
+        out.sort_unstable();
+        out
     }
 }
 
@@ -1260,8 +1392,10 @@ impl Engine {
         let count = |f: fn(&Shard) -> usize| sh.iter().map(f).sum::<usize>();
         tracing::debug!(
             scans = count(|s| s.scans.len()),
+            scans_capacity = count(|s| s.scans.capacity()),
             scans_mb = count(Shard::scans_bytes) >> 20,
             sources = count(|s| s.sources.len()),
+            sources_capacity = count(|s| s.sources.capacity()),
             sources_mb = count(Shard::sources_bytes) >> 20,
             victims = count(|s| s.victims.len()),
             port_hours = st.port_hours.len(),

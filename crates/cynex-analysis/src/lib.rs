@@ -16,6 +16,7 @@ pub mod geo;
 pub mod report;
 pub mod research;
 pub mod run;
+mod state_file;
 pub mod stats;
 pub mod tools;
 pub mod webhook;

@@ -11,9 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::time::Instant;
 
 use cynex_lake::{FileEntry, Lake, SourceProgress, WriterOptions};
@@ -25,7 +24,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use crate::engine::{Cursor, Engine, Keyed, State, Tally, COLUMNS};
 use crate::finding::{findings_batch, Finding};
 use crate::stats::{port_stats_batch, stats_batch};
-use crate::{AnalysisConfig, Error, Result};
+use crate::{state_file, AnalysisConfig, Error, Result};
 
 /// The id under which a scope's state is recorded in the lake's input progress.
 const STATE_ID: &str = "analysis-state";
@@ -130,7 +129,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
                 (Engine::new(fresh(given)?, State::default()), files, None)
             }
             Some(p) => {
-                let (cfg, state) = load_state(lake.root(), &p.path, given.as_ref())?;
+                let (cfg, state) = state_file::load(lake.root(), &p.path, given.as_ref())?;
                 let files = new_files(lake, p.offset, &snap.files)?.into_iter().filter(|f| wanted(f)).collect();
                 (Engine::new(cfg, state), files, Some(p.path.clone()))
             }
@@ -140,6 +139,7 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     files.sort_by(|a, b| (a.min_ts, &a.path).cmp(&(b.min_ts, &b.path)));
 
     tracing::debug!(seconds = t0.elapsed().as_secs_f64(), files = files.len(), "analysis state loaded");
+    engine.log_state_sizes();
     let mut report = AnalyzeReport { files: files.len(), ..Default::default() };
     let (rows_before, late_before, evicted_before) = (engine.state().rows, engine.st.late_rows, engine.st.evicted);
     {
@@ -167,15 +167,21 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
         *report.findings.entry(f.kind.clone()).or_default() += 1;
     }
     report.ongoing = ongoing.len() as u64;
-    let owned = engine;
+    let mut owned = engine;
+    // The keyed state is written in sections beside the rest of the state; nothing below reads it.
+    let shards = owned.st.take_shards();
     let engine = &owned;
     let incremental = matches!(opts.mode, Mode::Incremental { rebuild: false, .. }) && prev_state.is_some();
 
     // The new state is written on another thread while the outputs are prepared here; the
     // commit (which names it) waits for both.
     let (saved, tx) = std::thread::scope(|s| {
-        let saver = matches!(opts.mode, Mode::Incremental { .. })
-            .then(|| s.spawn(|| save_state(lake.root(), &opts.scope, engine.config(), engine.state())));
+        let saver = matches!(opts.mode, Mode::Incremental { .. }).then(|| {
+            s.spawn(|| {
+                let rel = new_state_path(&opts.scope);
+                state_file::save(lake.root(), &rel, engine.config(), engine.state(), &shards).map(|()| rel)
+            })
+        });
         let tx = (|| -> Result<(cynex_lake::Transaction, BTreeSet<i64>)> {
             geo.enrich(&mut findings);
             geo.enrich(&mut ongoing);
@@ -272,7 +278,9 @@ pub fn analyze(lake: &Lake, opts: &AnalyzeOptions) -> Result<AnalyzeReport> {
     report.seconds = t0.elapsed().as_secs_f64();
     // The state is millions of small allocations at NICTER's rate (2.5 GB after an hour of 54 M
     // packets): it is freed on another thread while the caller goes on (member alerts) or exits.
-    let _ = std::thread::Builder::new().name("analysis-free".into()).spawn(move || drop((owned, findings, ongoing)));
+    let _ = std::thread::Builder::new()
+        .name("analysis-free".into())
+        .spawn(move || drop((owned, shards, findings, ongoing)));
     Ok(report)
 }
 
@@ -503,109 +511,9 @@ fn each_batch<'a>(
     Ok(())
 }
 
-fn state_err(file: &str, reason: impl ToString) -> Error {
-    Error::State { file: file.to_string(), reason: reason.to_string() }
-}
-
-/// Write the state (with the configuration it was built under) to a new file under
-/// `_analysis/<scope>/`, fsynced; returns its path relative to the lake root.
-fn save_state(root: &Path, scope: &str, cfg: &AnalysisConfig, st: &State) -> Result<String> {
-    let rel = format!("{STATE_DIR}/{scope}/state-{}.bin.zst", uuid::Uuid::now_v7().simple());
-    let path = root.join(&rel);
-    let dir = path.parent().ok_or_else(|| state_err(&rel, "no parent directory"))?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Io { context: format!("creating {}", dir.display()), source: e })?;
-    let cfg_json = serde_json::to_string(cfg).map_err(|e| state_err(&rel, e))?;
-    let t0 = Instant::now();
-    let f =
-        File::create(&path).map_err(|e| Error::Io { context: format!("creating {}", path.display()), source: e })?;
-    // Serialised here in chunks, compressed and written by another thread meanwhile.
-    let (tx, rx) = sync_channel::<Vec<u8>>(2);
-    let written = std::thread::scope(|s| {
-        let packer = s.spawn(move || -> std::io::Result<u64> {
-            let mut z = zstd::Encoder::new(f, STATE_ZSTD_LEVEL)?;
-            let mut n = 0;
-            for chunk in rx {
-                z.write_all(&chunk)?;
-                n += chunk.len() as u64;
-            }
-            z.finish()?.sync_all()?;
-            Ok(n)
-        });
-        let serialised = postcard::to_extend(&(cfg_json, st), Chunks::new(tx));
-        // Dropping the sender (with the last chunk sent) ends the packer's input.
-        let sent = serialised.map_err(|e| state_err(&rel, e)).and_then(|c| c.finish().map_err(|e| state_err(&rel, e)));
-        let packed = packer.join().unwrap_or_else(|_| Err(std::io::Error::other("the state writer panicked")));
-        let n = packed.map_err(|e| Error::Io { context: format!("writing {}", path.display()), source: e })?;
-        sent.map(|()| n)
-    })?;
-    tracing::debug!(bytes = written, seconds = t0.elapsed().as_secs_f64(), "analysis state written");
-    Ok(rel)
-}
-
-/// zstd level of the state file: it is rewritten by every run, so speed counts more than size.
-const STATE_ZSTD_LEVEL: i32 = 1;
-
-/// Bytes of serialised state handed over at a time.
-const STATE_CHUNK: usize = 4 << 20;
-
-/// Collects serialised bytes (postcard's `Extend` output) and hands them on in chunks.
-struct Chunks {
-    buf: Vec<u8>,
-    tx: SyncSender<Vec<u8>>,
-    /// The receiver is gone (the writer failed; its error is the one reported).
-    stopped: bool,
-}
-
-impl Chunks {
-    fn new(tx: SyncSender<Vec<u8>>) -> Self {
-        Chunks { buf: Vec::with_capacity(STATE_CHUNK), tx, stopped: false }
-    }
-
-    fn ship(&mut self) {
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(STATE_CHUNK));
-        if !self.stopped && self.tx.send(full).is_err() {
-            self.stopped = true;
-        }
-    }
-
-    /// Send what is left; an error if not everything could be handed over.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.ship();
-        if self.stopped {
-            return Err(std::io::Error::other("the state writer stopped"));
-        }
-        Ok(())
-    }
-}
-
-impl Extend<u8> for Chunks {
-    #[inline]
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        self.buf.extend(bytes);
-        if self.buf.len() >= STATE_CHUNK {
-            self.ship();
-        }
-    }
-}
-
-/// Load a saved state and the settings it was built with. Settings given now must equal those:
-/// state built under other thresholds cannot be continued consistently.
-fn load_state(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Result<(AnalysisConfig, State)> {
-    let packed = std::fs::read(root.join(rel)).map_err(|e| state_err(rel, e))?;
-    let body = zstd::decode_all(&packed[..]).map_err(|e| state_err(rel, e))?;
-    let (cfg_json, st): (String, State) = postcard::from_bytes(&body).map_err(|e| state_err(rel, e))?;
-    let saved: AnalysisConfig = serde_json::from_str(&cfg_json).map_err(|e| state_err(rel, e))?;
-    if let Some(g) = given {
-        if *g != saved {
-            return Err(Error::Invalid(
-                "the analysis settings differ from those this scope's saved state was built with; \
-                 run with --rebuild to start over with the new settings (or omit them to keep the saved ones)"
-                    .into(),
-            ));
-        }
-    }
-    Ok((saved, st))
+/// A new state file's path (under `_analysis/<scope>/`), relative to the lake root.
+fn new_state_path(scope: &str) -> String {
+    format!("{STATE_DIR}/{scope}/state-{}.bin.zst", uuid::Uuid::now_v7().simple())
 }
 
 /// The sources of every finding `scope` has written, as campaign grouping describes them. Only
@@ -651,40 +559,4 @@ pub fn load_findings_after(lake: &Lake, scope: &str, table: Table, after: Option
     })?;
     out.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
     Ok((out, snap.seq))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::Row;
-
-    #[test]
-    fn state_file_holds_the_state_serialised_whole() {
-        // A state big enough to be handed over in several chunks.
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = AnalysisConfig::default();
-        let mut engine = Engine::new(cfg.clone(), State::default());
-        for i in 0..200_000u32 {
-            engine.observe_row(&Row {
-                ts: 1_700_000_000_000_000 + i as i64 * 1_000,
-                v4: true,
-                src: Some(i.wrapping_mul(2_654_435_761)),
-                dst: Some(0xC612_0000 | (i & 0xfff)),
-                proto: Some(cynex_model::packet::proto::TCP),
-                dport: (i % 1_000) as u16,
-                flags: cynex_model::packet::tcp_flags::SYN,
-                len: 60,
-                ..Default::default()
-            });
-        }
-        engine.finish(false);
-        let whole = postcard::to_allocvec(&(serde_json::to_string(&cfg).unwrap(), engine.state())).unwrap();
-        assert!(whole.len() > 2 * STATE_CHUNK, "{} bytes", whole.len());
-        let rel = save_state(dir.path(), "t", &cfg, engine.state()).unwrap();
-        let packed = std::fs::read(dir.path().join(&rel)).unwrap();
-        assert_eq!(zstd::decode_all(&packed[..]).unwrap(), whole);
-        let (back_cfg, back) = load_state(dir.path(), &rel, Some(&cfg)).unwrap();
-        assert_eq!(back_cfg, cfg);
-        assert_eq!(postcard::to_allocvec(&(serde_json::to_string(&cfg).unwrap(), &back)).unwrap().len(), whole.len());
-    }
 }
