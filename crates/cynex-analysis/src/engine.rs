@@ -1317,7 +1317,12 @@ impl Engine {
         if k.flags & K_DST_ONLY != 0 {
             return;
         }
-        self.bufs[shard_of(k.key)].push(*k);
+        let buf = &mut self.bufs[shard_of(k.key)];
+        if buf.capacity() == 0 {
+            // Sized at once for its share of a chunk (and a quarter more), not grown by copying.
+            buf.reserve(self.chunk_rows / SHARDS + self.chunk_rows / SHARDS / 4);
+        }
+        buf.push(*k);
         self.pending += 1;
         if self.pending >= self.chunk_rows {
             self.apply(None, false, false);
