@@ -547,6 +547,12 @@ impl State {
         self.shards = shards;
     }
 
+    /// The capacity of each shard's scan-event and source tables.
+    #[cfg(test)]
+    pub(crate) fn table_capacities(&self) -> Vec<[usize; 2]> {
+        self.shards.0.iter().map(|sh| [sh.scans.capacity(), sh.sources.capacity()]).collect()
+    }
+
     /// Every keyed entry with its shard, serialised, sorted: equal for equal keyed state.
     #[cfg(test)]
     pub(crate) fn keyed_entries(&self) -> Vec<Vec<u8>> {

@@ -148,7 +148,7 @@ pub(crate) fn load(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Re
         let mut de = postcard::Deserializer::from_bytes(&raw);
         let shards = ShardsSeed::section(i - 1, SECTIONS).deserialize(&mut de).map_err(|e| e.to_string())?;
         match de.finalize() {
-            Ok(rest) if rest.is_empty() => Ok(shards),
+            Ok([]) => Ok(shards),
             Ok(rest) => Err(format!("{} bytes after the section", rest.len())),
             Err(e) => Err(e.to_string()),
         }
@@ -193,9 +193,11 @@ fn settings(rel: &str, cfg_json: &str, given: Option<&AnalysisConfig>) -> Result
     Ok(saved)
 }
 
-/// The frames of a file in this layout, by number, with their lengths decompressed (`None`: not
-/// this layout).
-fn index(bytes: &[u8]) -> Option<std::result::Result<Vec<(&[u8], usize)>, String>> {
+/// A frame's bytes and its length decompressed.
+type Frame<'a> = (&'a [u8], usize);
+
+/// The frames of a file in this layout, by number (`None`: not this layout).
+fn index(bytes: &[u8]) -> Option<std::result::Result<Vec<Frame<'_>>, String>> {
     if !bytes.starts_with(MAGIC) {
         return None;
     }
@@ -209,7 +211,7 @@ fn index(bytes: &[u8]) -> Option<std::result::Result<Vec<(&[u8], usize)>, String
         let start = len_at.checked_sub(len).filter(|s| *s >= MAGIC.len()).ok_or("index length out of the file")?;
         let entries: Vec<(u32, u64, u64, u64)> =
             postcard::from_bytes(&bytes[start..len_at]).map_err(|e| e.to_string())?;
-        let mut frames: Vec<Option<(&[u8], usize)>> = vec![None; SECTIONS + 1];
+        let mut frames: Vec<Option<Frame>> = vec![None; SECTIONS + 1];
         for (i, at, n, raw) in entries {
             let slot = frames.get_mut(i as usize).ok_or_else(|| format!("frame {i} of {} expected", SECTIONS + 1))?;
             let range = (at as usize)..(at as usize).saturating_add(n as usize);
@@ -231,7 +233,7 @@ fn index(bytes: &[u8]) -> Option<std::result::Result<Vec<(&[u8], usize)>, String
 }
 
 /// A frame decompressed (into one allocation of its length, known from the index).
-fn unpack(&(frame, raw): &(&[u8], usize)) -> std::result::Result<Vec<u8>, String> {
+fn unpack(&(frame, raw): &Frame) -> std::result::Result<Vec<u8>, String> {
     let out = zstd::bulk::decompress(frame, raw).map_err(|e| e.to_string())?;
     if out.len() != raw {
         return Err(format!("{} bytes decompressed, {raw} in the index", out.len()));
@@ -264,12 +266,6 @@ mod tests {
         engine
     }
 
-    fn shards_entries(shards: Shards) -> Vec<Vec<u8>> {
-        let mut st = State::default();
-        st.set_shards(shards);
-        st.keyed_entries()
-    }
-
     fn serialised(cfg: &AnalysisConfig, st: &State) -> Vec<u8> {
         postcard::to_allocvec(&(serde_json::to_string(cfg).unwrap(), st)).unwrap()
     }
@@ -288,7 +284,17 @@ mod tests {
         assert_eq!(back_cfg, cfg);
         // The same state: the same size serialised whole, and entry for entry.
         assert_eq!(serialised(&cfg, &back).len(), whole.len());
-        assert_eq!(back.keyed_entries(), shards_entries(shards));
+        // Its tables as large as they had grown (here well within four times their entries).
+        let caps = |st: &State| st.table_capacities();
+        let grown = {
+            let mut st = State::default();
+            st.set_shards(shards);
+            st
+        };
+        let (now, then) = (caps(&back), caps(&grown));
+        assert!(now.iter().zip(&then).all(|(a, b)| a[0] >= b[0] && a[1] >= b[1]), "{now:?} {then:?}");
+        assert!(now.iter().map(|c| c[0]).sum::<usize>() > 200_000);
+        assert_eq!(back.keyed_entries(), grown.keyed_entries());
 
         // Other settings are refused.
         let other = AnalysisConfig { scan_min_uniques: cfg.scan_min_uniques + 1, ..cfg.clone() };
