@@ -1191,9 +1191,14 @@ fn table_bytes<K, V>(m: &Map<K, V>) -> usize {
     m.capacity() * (size_of::<(K, V)>() + 1)
 }
 
+/// The machine's cores (one when unknown): how many threads share CPU-bound work.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Run `f` on every shard, the shards split between the machine's cores.
 fn each_shard(shards: &mut [Shard], f: impl Fn(&mut Shard) + Sync) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, shards.len().max(1));
+    let threads = cores().clamp(1, shards.len().max(1));
     if threads == 1 {
         shards.iter_mut().for_each(f);
         return;

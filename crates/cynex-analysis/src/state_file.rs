@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use serde::de::DeserializeSeed;
 
-use crate::engine::{Shard, Shards, ShardsSeed, State};
+use crate::engine::{cores, Shard, Shards, ShardsSeed, State};
 use crate::{AnalysisConfig, Error, Result};
 
 /// The first and last bytes of a state file in this layout.
@@ -42,8 +42,38 @@ fn state_err(file: &str, reason: impl ToString) -> Error {
     Error::State { file: file.to_string(), reason: reason.to_string() }
 }
 
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, SECTIONS)
+/// Run `work` for frames `first..=SECTIONS` on all cores (each thread with its own scratch `S`),
+/// handing each result to `take` on this thread as it is done, in no set order. An error from
+/// `take` is returned once the workers have stopped: they find no one to hand their next result
+/// to.
+fn each_frame<S: Default, T: Send>(
+    first: usize,
+    work: impl Fn(usize, &mut S) -> T + Sync,
+    mut take: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    let next = AtomicUsize::new(first);
+    let threads = cores().clamp(1, SECTIONS);
+    // At most one finished result per thread waits to be taken.
+    let (tx, rx) = sync_channel::<(usize, T)>(threads);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (tx, next, work) = (tx.clone(), &next, &work);
+            s.spawn(move || {
+                let mut scratch = S::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i > SECTIONS || tx.send((i, work(i, &mut scratch))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, t) in rx {
+            take(i, t)?;
+        }
+        Ok(())
+    })
 }
 
 /// Write the state to a new file `rel` under `root`, fsynced: `st` without its keyed state
@@ -77,31 +107,11 @@ pub(crate) fn save(root: &Path, rel: &str, cfg: &AnalysisConfig, st: &State, sha
         w.write_all(MAGIC).map_err(io)?;
         let mut at = MAGIC.len() as u64;
         let mut index: Vec<(u32, u64, u64, u64)> = Vec::with_capacity(SECTIONS + 1);
-        let next = AtomicUsize::new(0);
-        let threads = threads();
-        // At most one finished frame per thread waits to be written.
-        let (tx, rx) = sync_channel::<(usize, std::result::Result<(Vec<u8>, usize), String>)>(threads);
-        std::thread::scope(|s| -> Result<()> {
-            for _ in 0..threads {
-                let (tx, next, pack) = (tx.clone(), &next, &pack);
-                s.spawn(move || {
-                    let mut buf = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i > SECTIONS || tx.send((i, pack(i, &mut buf))).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            for (i, frame) in rx {
-                // On an error the receiver is dropped on return, which stops the packers.
-                let (frame, raw) = frame.map_err(|e| state_err(rel, e))?;
-                w.write_all(&frame).map_err(io)?;
-                index.push((i as u32, at, frame.len() as u64, raw as u64));
-                at += frame.len() as u64;
-            }
+        each_frame(0, pack, |i, frame| {
+            let (frame, raw) = frame.map_err(|e| state_err(rel, e))?;
+            w.write_all(&frame).map_err(io)?;
+            index.push((i as u32, at, frame.len() as u64, raw as u64));
+            at += frame.len() as u64;
             Ok(())
         })?;
         let index = postcard::to_allocvec(&index).map_err(|e| state_err(rel, e))?;
@@ -153,30 +163,16 @@ pub(crate) fn load(root: &Path, rel: &str, given: Option<&AnalysisConfig>) -> Re
             Err(e) => Err(e.to_string()),
         }
     };
-    let next = AtomicUsize::new(1);
-    let mut sections: Vec<Option<Vec<Shard>>> = (0..SECTIONS).map(|_| None).collect();
-    let results = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads())
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i > SECTIONS {
-                            break done;
-                        }
-                        done.push((i, read(i)));
-                    }
-                })
-            })
-            .collect();
-        // As with scoped threads, a reader's panic is raised here.
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect::<Vec<_>>()
-    });
-    for (i, r) in results {
-        sections[i - 1] = Some(r.map_err(|e| state_err(rel, format!("frame {i}: {e}")))?);
-    }
-    st.set_shards(Shards::from_sections(sections.into_iter().flatten().collect()));
+    let mut sections: Vec<Vec<Shard>> = (0..SECTIONS).map(|_| Vec::new()).collect();
+    each_frame(
+        1,
+        |i, _: &mut ()| read(i),
+        |i, r| {
+            sections[i - 1] = r.map_err(|e| state_err(rel, format!("frame {i}: {e}")))?;
+            Ok(())
+        },
+    )?;
+    st.set_shards(Shards::from_sections(sections));
     Ok((cfg, st))
 }
 
