@@ -1393,12 +1393,19 @@ impl Engine {
         }
     }
 
-    /// Approximate bytes of state: map entries (with hash-table overhead) and their heap.
+    /// Approximate bytes of state: map entries (with hash-table overhead) and their heap, and
+    /// the rows buffered on either side (the shards' and the merging thread's).
     pub fn state_bytes(&self) -> usize {
         let st = &self.st;
         st.shards.0.iter().map(Shard::heap_bytes).sum::<usize>()
             + st.port_hours_bytes()
             + st.bins.values().map(|b| size_of::<Bin>() + b.sources.heap_bytes()).sum::<usize>()
+            + self.bufs_bytes()
+    }
+
+    /// Bytes of the row buffers the merging thread fills while the shards apply the last chunk.
+    fn bufs_bytes(&self) -> usize {
+        self.bufs.iter().map(Vec::capacity).sum::<usize>() * size_of::<Keyed>()
     }
 
     /// Log what the state holds, by table (entries and approximate bytes), at debug level.
@@ -1437,7 +1444,8 @@ impl Engine {
                     + sh.sources.capacity() * size_of::<(u32, SourceState)>()
                     + sh.rows.capacity() * size_of::<Keyed>()
             })
-            .sum();
+            .sum::<usize>()
+            + self.bufs_bytes();
         if rough < limit / 2 {
             return;
         }
@@ -1790,6 +1798,30 @@ mod tests {
         }
         assert_eq!(n, flat.0.len() + flat.1.len() + flat.2.len());
         assert!(back.0.iter().filter(|s| !s.scans.is_empty()).count() > SHARDS / 2, "keys spread over the shards");
+    }
+
+    /// The rows the merging thread has buffered count towards the memory limit, as the shards'
+    /// own buffers do: both sides hold a chunk at once.
+    #[test]
+    fn state_bytes_counts_rows_waiting_to_be_applied() {
+        let mut e = Engine::new(AnalysisConfig::default(), State::default());
+        let empty = e.state_bytes();
+        for i in 0..1_000u32 {
+            e.observe_row(&Row {
+                ts: i as i64 * US,
+                v4: true,
+                src: Some(i.wrapping_mul(2_654_435_761)),
+                dst: Some(0xC612_0000 | (i & 0xfff)),
+                proto: Some(proto::TCP),
+                flags: 0x02,
+                dport: 23,
+                ..Default::default()
+            });
+        }
+        // Fewer than a chunk: nothing handed to the shards yet.
+        assert_eq!(e.pending, 1_000);
+        assert!(e.st.shards.0.iter().all(|sh| sh.rows.is_empty() && sh.scans.is_empty()));
+        assert!(e.state_bytes() >= empty + 1_000 * size_of::<Keyed>(), "{} vs {empty}", e.state_bytes());
     }
 
     #[test]
