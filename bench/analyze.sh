@@ -53,15 +53,17 @@ DEV=$(cat "$WORK/duck-out.txt")
 
 # --- incremental: one new hour -------------------------------------------------------------
 INC="$WORK/inc-$PREV-$HOUR"
+# The new hour's start; its files are the lake's partition of that date and hour.
+HOUR_START=2026-11-01T11:00:00Z
+HOUR_FILES="sensor=bench/date=${HOUR_START:0:10}/hour=${HOUR_START:11:2}/*.parquet"
 if [ ! -f "$INC/ready" ]; then
   rm -rf "$INC"; mkdir -p "$INC"
   "$BIN" gen darknet --packets "$PREV" --duration 1h --start 2026-11-01T10:00:00Z --out "$INC/prev.pcap" --seed 4 >/dev/null
-  "$BIN" gen darknet --packets "$HOUR" --duration 1h --start 2026-11-01T11:00:00Z --out "$INC/hour.pcap" --seed 5 >/dev/null
+  "$BIN" gen darknet --packets "$HOUR" --duration 1h --start "$HOUR_START" --out "$INC/hour.pcap" --seed 5 >/dev/null
   touch "$INC/ready"
 fi
 NH=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['packets'])" "$INC/hour.pcap.truth.json")
 : >"$WORK/inc.txt"; : >"$WORK/hduck.txt"; : >"$WORK/hread.txt"
-HOUR_FILES='sensor=bench/date=2026-11-01/hour=11/*.parquet'
 for _ in $(seq "$RUNS"); do
   rm -rf "$INC/data"
   "$BIN" --data "$INC/data" --quiet ingest pcap "$INC/prev.pcap" --sensor bench >/dev/null
